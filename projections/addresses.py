@@ -1,0 +1,238 @@
+"""RULES.md §4: the state of one address over time, as a fold over the events about it.
+
+Every decision is taken by event time, so a late event lands where it happened:
+a block caused before the latest unblock is not applied, a soft bounce at or before
+the latest delivery is not counted, and of an unsubscribe and a resubscribe the
+later one stands (on equal times, the later in the log).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import msgspec
+
+from projections.messages import MessageState, apply_report, schedule
+from projections.policy import Policy
+from projections.statuses import BLOCKING_REASONS, DELIVERIES, SOFT_BOUNCES, address_state
+from schemas.events import BounceList, Delivery, Resubscribe, Unblock, Unsubscribe
+from schemas.records import AddressRecord
+
+
+class AddressState(msgspec.Struct, omit_defaults=True):
+    channel: str
+    address: str
+    updated_at: datetime
+    # reason -> event time of its latest cause
+    reasons: dict[str, datetime] = {}
+    # message id -> time of its soft bounce, for the soft bounces that count now
+    soft: dict[str, datetime] = {}
+    delivered_at: datetime | None = None
+    unblocked_at: datetime | None = None
+    unsubscribed_at: datetime | None = None
+    complained_at: datetime | None = None
+    resubscribed_at: datetime | None = None
+    messages: dict[str, MessageState] = {}
+    # contacts whose latest `contact` event lists this address
+    holders: list[str] = []
+
+    @property
+    def state(self) -> str:
+        return address_state(self.reasons)
+
+    def record(self) -> AddressRecord:
+        return AddressRecord(
+            channel=self.channel,
+            address=self.address,
+            state=address_state(self.reasons),
+            reasons=sorted(self.reasons),
+            soft_bounces=len(self.soft),
+            updated_at=self.updated_at,
+        )
+
+
+class AddressOutcome(msgspec.Struct):
+    """What one event did to one address, for the streaming layer to route."""
+
+    changed: bool = False  # the address record changed
+    reasons_changed: bool = False
+    message_id: str | None = None  # the message the event reported on
+    deadline: datetime | None = None  # a deadline newly set for that message
+
+    def suppression(self, address: AddressState) -> AddressRecord | None:
+        """The record to publish on the suppression topic, if this change is one to publish:
+        every change of a suppressed address, and the change that lifts a suppression."""
+        if self.changed and (address.reasons or self.reasons_changed):
+            return address.record()
+        return None
+
+
+def new_address(channel: str, address: str, at: datetime) -> AddressState:
+    return AddressState(channel=channel, address=address, updated_at=at)
+
+
+def _add_reason(a: AddressState, reason: str, at: datetime) -> bool:
+    since = a.reasons.get(reason)
+    if since is None:
+        a.reasons[reason] = at
+        return True
+    if at > since:
+        a.reasons[reason] = at
+    return False
+
+
+def _block(a: AddressState, reason: str, at: datetime) -> bool:
+    if a.unblocked_at is not None and at < a.unblocked_at:
+        return False
+    return _add_reason(a, reason, at)
+
+
+def _count_soft_bounce(a: AddressState, message_id: str, at: datetime, policy: Policy) -> tuple[bool, bool]:
+    """Returns (record changed, reasons changed)."""
+    if (a.delivered_at is not None and at <= a.delivered_at) or (a.unblocked_at is not None and at < a.unblocked_at):
+        return False, False
+    soft = a.soft
+    before = soft.get(message_id)
+    if before is not None and before >= at:
+        return False, False
+    soft[message_id] = at
+    blocked = a.channel == "email" and len(soft) >= policy.soft_bounce_limit and _add_reason(a, "soft_bounce_limit", at)
+    return before is None or blocked, blocked
+
+
+def _count_delivery(a: AddressState, at: datetime) -> bool:
+    if a.delivered_at is not None and at <= a.delivered_at:
+        return False
+    a.delivered_at = at
+    soft = a.soft
+    if soft:
+        kept = {m: t for m, t in soft.items() if t > at}
+        if len(kept) != len(soft):
+            a.soft = kept
+            return True
+    return False
+
+
+def _opt_out(a: AddressState, reason: str, at: datetime) -> bool:
+    if reason == "complaint":
+        if a.complained_at is None or at > a.complained_at:
+            a.complained_at = at
+    elif a.unsubscribed_at is None or at > a.unsubscribed_at:
+        a.unsubscribed_at = at
+    if a.resubscribed_at is not None and at < a.resubscribed_at:
+        return False
+    return _add_reason(a, reason, at)
+
+
+def apply_delivery(a: AddressState, ev: Delivery, policy: Policy) -> AddressOutcome:
+    message_id = ev.message_id
+    message = a.messages.get(message_id)
+    if message is None:
+        message = a.messages[message_id] = MessageState()
+    status, at = ev.status, ev.occurred_at
+    apply_report(message, status, at, ev.bounce_reason, ev.bounce_code)
+    if ev.sendout_id is not None and message.sendout_id is None:
+        message.sendout_id = ev.sendout_id
+    if ev.contact_id is not None and ev.contact_id not in message.contacts:
+        message.contacts.append(ev.contact_id)
+
+    outcome = AddressOutcome(message_id=message_id)
+    if status == "deferred":
+        if schedule(message, at + policy.deferral_timeout):
+            outcome.deadline = message.deadline
+    elif status == "sent":
+        if a.channel == "sms" and schedule(message, at + policy.sms_validity):
+            outcome.deadline = message.deadline
+    elif status in DELIVERIES:
+        outcome.changed = _count_delivery(a, at)
+    elif status in SOFT_BOUNCES[a.channel]:
+        outcome.changed, outcome.reasons_changed = _count_soft_bounce(a, message_id, at, policy)
+    elif status == "hard_bounce":
+        outcome.changed = outcome.reasons_changed = _block(a, "hard_bounce", at)
+    elif status == "complained":
+        outcome.changed = outcome.reasons_changed = _opt_out(a, "complaint", at)
+    if outcome.changed:
+        a.updated_at = at
+    return outcome
+
+
+def fire_deadline(a: AddressState, message_id: str, due: datetime, policy: Policy) -> AddressOutcome | None:
+    """RULES.md §3: a deferral unresolved at its deadline is a soft bounce; an SMS with no
+    final status at the end of its validity has expired. None when the deadline is stale."""
+    message = a.messages.get(message_id)
+    if message is None or message.final is not None or message.deadline != due:
+        return None
+    if a.channel == "email":
+        hours = int(policy.deferral_timeout.total_seconds() // 3600)
+        apply_report(message, "soft_bounce", due, f"deferred for {hours} hours", "4.4.7")
+    else:
+        apply_report(message, "validity_expired", due)
+    outcome = AddressOutcome(message_id=message_id)
+    outcome.changed, outcome.reasons_changed = _count_soft_bounce(a, message_id, due, policy)
+    if outcome.changed:
+        a.updated_at = due
+    return outcome
+
+
+def apply_unsubscribe(a: AddressState, ev: Unsubscribe) -> AddressOutcome:
+    return _changed(a, ev.occurred_at, _opt_out(a, "unsubscribed", ev.occurred_at))
+
+
+def apply_resubscribe(a: AddressState, ev: Resubscribe) -> AddressOutcome:
+    at = ev.occurred_at
+    if a.resubscribed_at is None or at > a.resubscribed_at:
+        a.resubscribed_at = at
+    changed = False
+    for reason, since in (("unsubscribed", a.unsubscribed_at), ("complaint", a.complained_at)):
+        if reason in a.reasons and at >= since:
+            del a.reasons[reason]
+            changed = True
+    return _changed(a, at, changed)
+
+
+def apply_bounce_list(a: AddressState, ev: BounceList) -> AddressOutcome:
+    at = ev.occurred_at
+    if ev.list == "bounced":
+        return _changed(a, at, _block(a, "bounce_list", at))
+    return _changed(a, at, _opt_out(a, "unsubscribed", at))
+
+
+def apply_unblock(a: AddressState, ev: Unblock, policy: Policy) -> AddressOutcome:
+    at = ev.occurred_at
+    if a.unblocked_at is None or at > a.unblocked_at:
+        a.unblocked_at = at
+    changed = False
+    for reason in BLOCKING_REASONS:
+        since = a.reasons.get(reason)
+        if since is not None and since <= at:
+            del a.reasons[reason]
+            changed = True
+    kept = {m: t for m, t in a.soft.items() if t > at}
+    if len(kept) != len(a.soft):
+        a.soft = kept
+        changed = True
+    if a.channel == "email" and len(kept) >= policy.soft_bounce_limit:
+        # an unblock older than the soft bounces that reached the limit leaves the block in place
+        changed |= _add_reason(a, "soft_bounce_limit", max(kept.values()))
+    return _changed(a, at, changed)
+
+
+def _changed(a: AddressState, at: datetime, changed: bool) -> AddressOutcome:
+    if changed:
+        a.updated_at = at
+    return AddressOutcome(changed=changed, reasons_changed=changed)
+
+
+def apply_address_event(a: AddressState, ev, policy: Policy) -> AddressOutcome:
+    kind = type(ev)
+    if kind is Delivery:
+        return apply_delivery(a, ev, policy)
+    if kind is Unsubscribe:
+        return apply_unsubscribe(a, ev)
+    if kind is Resubscribe:
+        return apply_resubscribe(a, ev)
+    if kind is BounceList:
+        return apply_bounce_list(a, ev)
+    if kind is Unblock:
+        return apply_unblock(a, ev, policy)
+    raise TypeError(f"not an address event: {kind.__name__}")

@@ -1,0 +1,140 @@
+"""The audit trail of an address (RULES.md §6): each event that touched it, in log order,
+with the decision it caused, derived from the state before and after the event."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import msgspec
+
+from projections.addresses import AddressState
+from projections.policy import Policy
+from projections.statuses import LABELS, SOFT_BOUNCES, address_state
+from schemas.events import BounceList, Contact, Delivery, Resubscribe, Unblock, Unsubscribe
+
+
+class TrailEntry(msgspec.Struct):
+    at: datetime
+    event_id: str | None
+    event: str
+    decision: str
+    state: str
+    reasons: list[str]
+    soft_bounces: int
+
+
+# What a decision is derived from: reasons, soft-bounce count and the reported message's status.
+Snapshot = tuple[frozenset, int, str | None]
+
+
+def describe_event(event) -> str:
+    kind = type(event)
+    if kind is Delivery:
+        text = f"delivery {event.message_id}: {event.status}"
+        details = " ".join(x for x in (event.bounce_code, event.bounce_reason) if x)
+        return f"{text} ({details})" if details else text
+    if kind is Unsubscribe:
+        return "unsubscribe"
+    if kind is Resubscribe:
+        return "resubscribe"
+    if kind is Unblock:
+        return f"manual unblock by {event.actor}" + (f": {event.note}" if event.note else "")
+    if kind is BounceList:
+        return f"bounce list ({event.list}) from {event.source}"
+    raise TypeError(kind.__name__)
+
+
+def _snapshot(address: AddressState, message_id: str | None) -> Snapshot:
+    message = address.messages.get(message_id) if message_id is not None else None
+    return frozenset(address.reasons), len(address.soft), message.status if message is not None else None
+
+
+def decide(before: Snapshot, after: Snapshot, address: AddressState, policy: Policy, message_id: str | None) -> str:
+    (reasons_before, soft_before, status_before), (reasons_after, soft_after, status_after) = before, after
+    parts = []
+    if status_after is not None and status_after != status_before:
+        was = LABELS[status_before] if status_before else "new"
+        parts.append(f"message {message_id}: {was} -> {LABELS[status_after]}")
+    if soft_after > soft_before:
+        if address.channel == "email":
+            parts.append(f"soft bounce {soft_after} of {policy.soft_bounce_limit}")
+        else:
+            parts.append(f"soft bounce {soft_after} (SMS soft bounces never block)")
+    elif soft_after < soft_before:
+        parts.append(f"soft-bounce count {soft_before} -> {soft_after}")
+    if reasons_after != reasons_before:
+        state = address_state(reasons_after)
+        change = f"-> {state}" + (": " + ", ".join(sorted(reasons_after)) if reasons_after else "")
+        lifted = reasons_before - reasons_after
+        if lifted:
+            change += f" (lifted {', '.join(sorted(lifted))})"
+        if parts:
+            parts[-1] += " " + change
+        else:
+            parts.append(change)
+    return "; ".join(parts) if parts else "no change"
+
+
+class Trail:
+    """Collects trail entries for the address keys asked for ("*" for all)."""
+
+    def __init__(self, keys) -> None:
+        keys = set(keys)
+        self._all = "*" in keys
+        self._keys = keys
+        self.entries: dict[str, list[TrailEntry]] = {}
+
+    def __contains__(self, key: str) -> bool:
+        return self._all or key in self._keys
+
+    def _add(self, key: str, address: AddressState, at, event_id, event: str, decision: str) -> None:
+        self.entries.setdefault(key, []).append(
+            TrailEntry(at, event_id, event, decision, address.state, sorted(address.reasons), len(address.soft))
+        )
+
+    def duplicate(self, key: str, event) -> None:
+        entries = self.entries.get(key)
+        if entries is not None:
+            entries.append(
+                TrailEntry(
+                    event.occurred_at,
+                    event.event_id,
+                    describe_event(event),
+                    f"event_id {event.event_id} already applied -> ignored",
+                    entries[-1].state,
+                    entries[-1].reasons,
+                    entries[-1].soft_bounces,
+                )
+            )
+
+    def before(self, key: str, address: AddressState, event) -> Snapshot:
+        return _snapshot(address, getattr(event, "message_id", None))
+
+    def after(self, key: str, address: AddressState, event, before: Snapshot, policy: Policy) -> None:
+        message_id = getattr(event, "message_id", None)
+        after = _snapshot(address, message_id)
+        decision = decide(before, after, address, policy, message_id)
+        if type(event) is Delivery and event.status in SOFT_BOUNCES[address.channel] and after[1] == before[1]:
+            if address.delivered_at is not None and event.occurred_at <= address.delivered_at:
+                decision += " (soft bounce at or before the latest delivery: not counted)"
+            elif address.unblocked_at is not None and event.occurred_at < address.unblocked_at:
+                decision += " (soft bounce before the latest unblock: not counted)"
+            elif message_id in address.soft:
+                decision += " (this message already counts)"
+        self._add(key, address, event.occurred_at, event.event_id, describe_event(event), decision)
+
+    def before_deadline(self, address: AddressState, message_id: str) -> Snapshot:
+        return _snapshot(address, message_id)
+
+    def deadline(self, key, address: AddressState, message_id: str, due, before: Snapshot, policy: Policy) -> None:
+        after = _snapshot(address, message_id)
+        what = "deferral" if address.channel == "email" else "validity"
+        self._add(
+            key, address, due, None, f"{what} deadline of {message_id} passed", decide(before, after, address, policy, message_id)
+        )
+
+    def contact(self, event: Contact, added: list[str], removed: list[str], addresses) -> None:
+        for keys, verb in ((added, "now lists"), (removed, "no longer lists")):
+            for key in keys:
+                if key in self:
+                    self._add(key, addresses[key], event.occurred_at, event.event_id, f"contact {event.contact_id} {verb} this address", "no change")
