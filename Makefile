@@ -1,0 +1,27 @@
+# Each target does its own set-up: a virtualenv in .venv with the project and its test tools.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: test demo bench clean
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+demo: $(STAMP)
+	$(VENV)/bin/bounceback replay examples/sample.jsonl --out out/sample
+	@echo; echo "== suppressions (out/sample/suppressions.jsonl)"; cat out/sample/suppressions.jsonl
+	@echo; echo "== why is mats.lindqvist@example.net blocked?"
+	$(VENV)/bin/bounceback explain email mats.lindqvist@example.net --events examples/sample.jsonl
+
+bench: $(STAMP)
+	$(PY) bench/replay_bench.py
+
+clean:
+	rm -rf $(VENV) out bench/data
