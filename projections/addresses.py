@@ -19,7 +19,7 @@ from schemas.events import BounceList, Delivery, Resubscribe, Unblock, Unsubscri
 from schemas.records import AddressRecord
 
 
-class AddressState(msgspec.Struct, omit_defaults=True):
+class AddressState(msgspec.Struct, omit_defaults=True, gc=False):
     channel: str
     address: str
     updated_at: datetime

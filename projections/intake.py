@@ -19,6 +19,11 @@ def normalise_event(event: Event, normalise: AddressNormalizer) -> Event:
         event.emails = _normalise_all(normalise, "email", event.emails, "emails")
         event.phones = _normalise_all(normalise, "sms", event.phones, "phones")
         return event
+    # the common case, an address seen before, without a call
+    hit = normalise.cache[event.channel].get(event.address)
+    if type(hit) is str:
+        event.address = hit
+        return event
     try:
         event.address = normalise(event.channel, event.address)
     except InvalidAddress as exc:

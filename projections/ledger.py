@@ -12,12 +12,12 @@ import heapq
 from collections.abc import Iterable
 from datetime import datetime
 
-from projections.addresses import AddressState, apply_address_event, fire_deadline, new_address
+from projections.addresses import AddressState, apply_address_event, apply_delivery, fire_deadline, new_address
 from projections.audit import Trail
-from projections.contacts import ContactState, add_message, render_contact, set_addresses
+from projections.contacts import ContactState, render_contact, set_addresses
 from projections.policy import Policy
 from schemas.events import Contact, Delivery, Event, Tick
-from schemas.records import AddressRecord, ContactRecord
+from schemas.records import AddressRecord, ContactRecord, MessageRecord
 
 
 class Ledger:
@@ -26,7 +26,9 @@ class Ledger:
         self.addresses: dict[str, AddressState] = {}
         self.contacts: dict[str, ContactState] = {}
         self.clock: datetime | None = None
-        self._seen: set[tuple[str, str]] = set()
+        # event id -> the key it was applied to; ids reused for other keys go to _seen_elsewhere
+        self._seen: dict[str, str] = {}
+        self._seen_elsewhere: set[tuple[str, str]] = set()
         self._deadlines: list[tuple[datetime, str, str]] = []
         # address keys whose audit trail is kept (all of them with audit=True-like "*")
         self.trail = Trail(audit) if audit is not None else None
@@ -43,40 +45,47 @@ class Ledger:
 
     def _apply_address_event(self, event) -> None:
         key = f"{event.channel}:{event.address}"
-        seen_key = (key, event.event_id)
-        trail = self.trail
-        if seen_key in self._seen:
-            if trail is not None and key in trail:
-                trail.duplicate(key, event)
+        if self._already_applied(key, event.event_id):
+            if self.trail is not None and key in self.trail:
+                self.trail.duplicate(key, event)
             return
-        self._seen.add(seen_key)
         address = self.addresses.get(key)
         if address is None:
             address = self.addresses[key] = new_address(event.channel, event.address, event.occurred_at)
-        before = trail.before(key, address, event) if trail is not None and key in trail else None
+        trail = self.trail if self.trail is not None and key in self.trail else None
+        before = trail.before(key, address, event) if trail is not None else None
+        if type(event) is Delivery:
+            outcome = apply_delivery(address, event, self.policy)
+            if outcome.deadline is not None:
+                heapq.heappush(self._deadlines, (outcome.deadline, key, outcome.message_id))
+        else:
+            outcome = apply_address_event(address, event, self.policy)
+        # a contact is seen when any event carries its id; its messages are found at render time
         contact_id = getattr(event, "contact_id", None)
-        new_carrier = False
-        if contact_id is not None and kind_is_delivery(event):
-            message = address.messages.get(event.message_id)
-            new_carrier = message is None or contact_id not in message.contacts
-        outcome = apply_address_event(address, event, self.policy)
-        if outcome.deadline is not None:
-            heapq.heappush(self._deadlines, (outcome.deadline, key, outcome.message_id))
-        if contact_id is not None:
-            contact = self.contacts.get(contact_id)
-            if contact is None:
-                contact = self.contacts[contact_id] = ContactState()
-            if new_carrier:
-                add_message(contact, (key, event.message_id))
-        if before is not None:
+        if contact_id is not None and contact_id not in self.contacts:
+            self.contacts[contact_id] = ContactState()
+        if trail is not None:
             trail.after(key, address, event, before, self.policy)
+
+    def _already_applied(self, scope: str, event_id: str) -> bool:
+        """Whether the event id was applied within this scope (an address key, or a contact);
+        records it as applied if not."""
+        first_scope = self._seen.get(event_id)
+        if first_scope is None:
+            self._seen[event_id] = scope
+            return False
+        if first_scope == scope:
+            return True
+        pair = (scope, event_id)
+        if pair in self._seen_elsewhere:
+            return True
+        self._seen_elsewhere.add(pair)
+        return False
 
     def _apply_contact(self, event: Contact) -> None:
         contact_id = event.contact_id
-        seen_key = ("contact", contact_id, event.event_id)
-        if seen_key in self._seen:
+        if self._already_applied(f"contact {contact_id}", event.event_id):
             return
-        self._seen.add(seen_key)
         contact = self.contacts.get(contact_id)
         if contact is None:
             contact = self.contacts[contact_id] = ContactState()
@@ -114,26 +123,32 @@ class Ledger:
 
     # -- views -------------------------------------------------------------------------------
 
-    def address_records(self) -> list[AddressRecord]:
-        return [self.addresses[key].record() for key in sorted(self.addresses, key=_key_order)]
+    def address_records(self) -> dict[str, AddressRecord]:
+        """Every address record by key, in output order (channel, address)."""
+        return {key: self.addresses[key].record() for key in sorted(self.addresses, key=_key_order)}
+
+    def _messages_by_contact(self, only: str | None = None) -> dict[str, list[MessageRecord]]:
+        index: dict[str, list[MessageRecord]] = {}
+        for address in self.addresses.values():
+            channel, value = address.channel, address.address
+            for message_id, message in address.messages.items():
+                for contact_id in message.contacts:
+                    if only is None or contact_id == only:
+                        index.setdefault(contact_id, []).append(message.record(message_id, channel, value))
+        return index
 
     def contact_record(self, contact_id: str) -> ContactRecord:
-        addresses = self.addresses
-        contact = self.contacts[contact_id]
+        messages = self._messages_by_contact(contact_id).get(contact_id, [])
+        return render_contact(contact_id, self.contacts[contact_id], lambda key: self.addresses[key].record(), messages)
 
-        def messages():
-            for key, message_id in contact.messages:
-                address = addresses[key]
-                yield address.messages[message_id].record(message_id, address.channel, address.address)
-
-        return render_contact(contact_id, contact, lambda key: addresses[key].record(), messages())
-
-    def contact_records(self) -> list[ContactRecord]:
-        return [self.contact_record(contact_id) for contact_id in sorted(self.contacts)]
-
-
-def kind_is_delivery(event) -> bool:
-    return type(event) is Delivery
+    def contact_records(self, address_records: dict[str, AddressRecord] | None = None) -> list[ContactRecord]:
+        """All contact records; `address_records` (by key) saves rendering them again."""
+        index = self._messages_by_contact()
+        record = address_records.__getitem__ if address_records is not None else (lambda key: self.addresses[key].record())
+        return [
+            render_contact(contact_id, self.contacts[contact_id], record, index.get(contact_id, []))
+            for contact_id in sorted(self.contacts)
+        ]
 
 
 def _key_order(key: str) -> tuple[str, str]:

@@ -18,7 +18,7 @@ from projections.statuses import FINAL, LABELS, PENDING_RANK
 from schemas.records import MessageRecord
 
 
-class MessageState(msgspec.Struct, omit_defaults=True):
+class MessageState(msgspec.Struct, omit_defaults=True, gc=False):
     final: str | None = None
     final_at: datetime | None = None
     final_reason: str | None = None

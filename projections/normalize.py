@@ -34,6 +34,7 @@ def _email(raw: str) -> str:
         and _PLAIN_EMAIL.fullmatch(value)
         and len(value.partition("@")[0]) <= 64
         and value.rpartition(".")[2] not in _RESERVED_SUFFIXES
+        and "--" not in value  # "ab--" labels are reserved for IDNA: email-validator decides
     ):
         return value
     try:
@@ -50,19 +51,20 @@ class AddressNormalizer:
 
     def __init__(self, default_region: str = "SE") -> None:
         self.default_region = default_region.upper()
-        self._cache: dict[tuple[str, str], str | InvalidAddress] = {}
+        # per channel: raw value -> normalised value, or the error it raised
+        self.cache: dict[str, dict[str, str | InvalidAddress]] = {"email": {}, "sms": {}}
 
     def __call__(self, channel: str, raw: str) -> str:
-        key = (channel, raw)
-        hit = self._cache.get(key)
+        cache = self.cache[channel]
+        hit = cache.get(raw)
         if hit is None:
             try:
                 hit = _email(raw) if channel == "email" else self._phone(raw)
             except InvalidAddress as exc:
                 hit = exc
-            if len(self._cache) >= _CACHE_LIMIT:
-                self._cache.clear()
-            self._cache[key] = hit
+            if len(cache) >= _CACHE_LIMIT:
+                cache.clear()
+            cache[raw] = hit
         if type(hit) is str:
             return hit
         raise hit
