@@ -33,8 +33,6 @@ class AddressState(msgspec.Struct, omit_defaults=True, gc=False):
     complained_at: datetime | None = None
     resubscribed_at: datetime | None = None
     messages: dict[str, MessageState] = {}
-    # contacts whose latest `contact` event lists this address
-    holders: list[str] = []
 
     @property
     def state(self) -> str:

@@ -137,4 +137,11 @@ class Trail:
         for keys, verb in ((added, "now lists"), (removed, "no longer lists")):
             for key in keys:
                 if key in self:
-                    self._add(key, addresses[key], event.occurred_at, event.event_id, f"contact {event.contact_id} {verb} this address", "no change")
+                    address = addresses.get(key)
+                    self.entries.setdefault(key, []).append(TrailEntry(
+                        event.occurred_at, event.event_id, f"contact {event.contact_id} {verb} this address",
+                        "shows this address on the contact card",
+                        address.state if address else "active",
+                        sorted(address.reasons) if address else [],
+                        len(address.soft) if address else 0,
+                    ))

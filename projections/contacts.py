@@ -46,11 +46,16 @@ def sort_messages(messages: list[MessageRecord]) -> list[MessageRecord]:
 def render_contact(
     contact_id: str,
     contact: ContactState,
-    address_record: Callable[[str], AddressRecord],
+    address_record: Callable[[str], AddressRecord | None],
     message_records: list[MessageRecord],
 ) -> ContactRecord:
-    return ContactRecord(
-        contact_id=contact_id,
-        addresses=[address_record(key) for key in contact.addresses],
-        messages=sort_messages(message_records),
-    )
+    """The contact record. An address no address event has mentioned yet has no state of its
+    own: it shows as active, with the time of the contact event that listed it."""
+    addresses = []
+    for key in contact.addresses:
+        record = address_record(key)
+        if record is None:
+            channel, _, value = key.partition(":")
+            record = AddressRecord(channel, value, "active", [], 0, contact.addresses_at)
+        addresses.append(record)
+    return ContactRecord(contact_id=contact_id, addresses=addresses, messages=sort_messages(message_records))

@@ -89,22 +89,10 @@ class Ledger:
         contact = self.contacts.get(contact_id)
         if contact is None:
             contact = self.contacts[contact_id] = ContactState()
-        at = event.occurred_at
         keys = [f"email:{e}" for e in event.emails] + [f"sms:{p}" for p in event.phones]
-        for key in keys:
-            if key not in self.addresses:
-                channel, _, value = key.partition(":")
-                self.addresses[key] = new_address(channel, value, at)
-        diff = set_addresses(contact, keys, at)
-        if diff is None:
-            return
-        added, removed = diff
-        for key in added:
-            self.addresses[key].holders.append(contact_id)
-        for key in removed:
-            self.addresses[key].holders.remove(contact_id)
-        if self.trail is not None:
-            self.trail.contact(event, added, removed, self.addresses)
+        diff = set_addresses(contact, keys, event.occurred_at)
+        if diff is not None and self.trail is not None:
+            self.trail.contact(event, *diff, self.addresses)
 
     def tick(self, at: datetime) -> None:
         """RULES.md §6: the clock advances only through ticks; a tick fires every due deadline."""
@@ -139,16 +127,20 @@ class Ledger:
 
     def contact_record(self, contact_id: str) -> ContactRecord:
         messages = self._messages_by_contact(contact_id).get(contact_id, [])
-        return render_contact(contact_id, self.contacts[contact_id], lambda key: self.addresses[key].record(), messages)
+        return render_contact(contact_id, self.contacts[contact_id], self._address_record, messages)
 
     def contact_records(self, address_records: dict[str, AddressRecord] | None = None) -> list[ContactRecord]:
         """All contact records; `address_records` (by key) saves rendering them again."""
         index = self._messages_by_contact()
-        record = address_records.__getitem__ if address_records is not None else (lambda key: self.addresses[key].record())
+        record = address_records.get if address_records is not None else self._address_record
         return [
             render_contact(contact_id, self.contacts[contact_id], record, index.get(contact_id, []))
             for contact_id in sorted(self.contacts)
         ]
+
+    def _address_record(self, key: str) -> AddressRecord | None:
+        address = self.addresses.get(key)
+        return address.record() if address is not None else None
 
 
 def _key_order(key: str) -> tuple[str, str]:

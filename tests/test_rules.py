@@ -333,3 +333,24 @@ def test_audit_trail_shows_each_event_in_order_with_its_decision():
     assert trail[0].decision == "message m-0: new -> Soft bounce; soft bounce 1 of 10"
     assert trail[9].decision.endswith("soft bounce 10 of 10 -> blocked: soft_bounce_limit")
     assert "already applied" not in trail[10].decision and "already counts" in trail[10].decision
+
+
+def test_an_address_only_listed_by_a_contact_shows_active_and_has_no_state_of_its_own():
+    ledger = fold([contact("c-1", at(0), emails=["New@example.com"], phones=["0701234567"])])
+    assert ledger.addresses == {}
+    card = ledger.contact_record("c-1")
+    assert [(a.address, a.state, a.reasons, a.soft_bounces, a.updated_at.isoformat()) for a in card.addresses] == [
+        ("new@example.com", "active", [], 0, "2026-03-01T10:00:00+00:00"),
+        ("+46701234567", "active", [], 0, "2026-03-01T10:00:00+00:00"),
+    ]
+
+
+def test_the_latest_contact_event_by_event_time_sets_the_addresses():
+    ledger = fold([contact("c-1", at(5), emails=["b@example.com", "a@example.com", "B@example.com"]),
+                   contact("c-1", at(1), emails=["old@example.com"])])
+    assert [a.address for a in ledger.contact_record("c-1").addresses] == ["b@example.com", "a@example.com"]
+
+
+def test_a_contact_event_with_an_invalid_address_is_rejected_naming_the_field():
+    result = fold_log(lines([contact("c-1", at(0), emails=["a@example.com", "nope"])]))
+    assert result.ledger.contacts == {} and "$.emails[1]" in result.rejected[0].error
