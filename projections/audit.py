@@ -44,7 +44,8 @@ def describe_event(event) -> str:
     raise TypeError(kind.__name__)
 
 
-def _snapshot(address: AddressState, message_id: str | None) -> Snapshot:
+def snapshot(address: AddressState, message_id: str | None) -> Snapshot:
+    """What a decision is derived from, taken before and after an event."""
     message = address.messages.get(message_id) if message_id is not None else None
     return frozenset(address.reasons), len(address.soft), message.status if message is not None else None
 
@@ -75,6 +76,36 @@ def decide(before: Snapshot, after: Snapshot, address: AddressState, policy: Pol
     return "; ".join(parts) if parts else "no change"
 
 
+def _entry(address: AddressState, at, event_id, event: str, decision: str) -> TrailEntry:
+    return TrailEntry(at, event_id, event, decision, address.state, sorted(address.reasons), len(address.soft))
+
+
+def event_entry(address: AddressState, event, before: Snapshot, policy: Policy) -> TrailEntry:
+    """The trail entry of an address event, given the snapshot taken before it was applied."""
+    message_id = getattr(event, "message_id", None)
+    after = snapshot(address, message_id)
+    decision = decide(before, after, address, policy, message_id)
+    if type(event) is Delivery and event.status in SOFT_BOUNCES[address.channel] and after[1] == before[1]:
+        if address.delivered_at is not None and event.occurred_at <= address.delivered_at:
+            decision += " (soft bounce at or before the latest delivery: not counted)"
+        elif address.unblocked_at is not None and event.occurred_at < address.unblocked_at:
+            decision += " (soft bounce before the latest unblock: not counted)"
+        elif message_id in address.soft:
+            decision += " (this message already counts)"
+    return _entry(address, event.occurred_at, event.event_id, describe_event(event), decision)
+
+
+def deadline_entry(address: AddressState, message_id: str, due, before: Snapshot, policy: Policy) -> TrailEntry:
+    what = "deferral" if address.channel == "email" else "validity"
+    decision = decide(before, snapshot(address, message_id), address, policy, message_id)
+    return _entry(address, due, None, f"{what} deadline of {message_id} passed", decision)
+
+
+def duplicate_entry(address: AddressState, event) -> TrailEntry:
+    return _entry(address, event.occurred_at, event.event_id, describe_event(event),
+                  f"event_id {event.event_id} already applied -> ignored")
+
+
 class Trail:
     """Collects trail entries for the address keys asked for ("*" for all)."""
 
@@ -87,60 +118,17 @@ class Trail:
     def __contains__(self, key: str) -> bool:
         return self._all or key in self._keys
 
-    def _add(self, key: str, address: AddressState, at, event_id, event: str, decision: str) -> None:
-        self.entries.setdefault(key, []).append(
-            TrailEntry(at, event_id, event, decision, address.state, sorted(address.reasons), len(address.soft))
-        )
-
-    def duplicate(self, key: str, event) -> None:
-        entries = self.entries.get(key)
-        if entries is not None:
-            entries.append(
-                TrailEntry(
-                    event.occurred_at,
-                    event.event_id,
-                    describe_event(event),
-                    f"event_id {event.event_id} already applied -> ignored",
-                    entries[-1].state,
-                    entries[-1].reasons,
-                    entries[-1].soft_bounces,
-                )
-            )
-
-    def before(self, key: str, address: AddressState, event) -> Snapshot:
-        return _snapshot(address, getattr(event, "message_id", None))
-
-    def after(self, key: str, address: AddressState, event, before: Snapshot, policy: Policy) -> None:
-        message_id = getattr(event, "message_id", None)
-        after = _snapshot(address, message_id)
-        decision = decide(before, after, address, policy, message_id)
-        if type(event) is Delivery and event.status in SOFT_BOUNCES[address.channel] and after[1] == before[1]:
-            if address.delivered_at is not None and event.occurred_at <= address.delivered_at:
-                decision += " (soft bounce at or before the latest delivery: not counted)"
-            elif address.unblocked_at is not None and event.occurred_at < address.unblocked_at:
-                decision += " (soft bounce before the latest unblock: not counted)"
-            elif message_id in address.soft:
-                decision += " (this message already counts)"
-        self._add(key, address, event.occurred_at, event.event_id, describe_event(event), decision)
-
-    def before_deadline(self, address: AddressState, message_id: str) -> Snapshot:
-        return _snapshot(address, message_id)
-
-    def deadline(self, key, address: AddressState, message_id: str, due, before: Snapshot, policy: Policy) -> None:
-        after = _snapshot(address, message_id)
-        what = "deferral" if address.channel == "email" else "validity"
-        self._add(
-            key, address, due, None, f"{what} deadline of {message_id} passed", decide(before, after, address, policy, message_id)
-        )
+    def add(self, key: str, entry: TrailEntry) -> None:
+        self.entries.setdefault(key, []).append(entry)
 
     def contact(self, event: Contact, added: list[str], removed: list[str], addresses) -> None:
         for keys, verb in ((added, "now lists"), (removed, "no longer lists")):
             for key in keys:
                 if key in self:
                     address = addresses.get(key)
-                    self.entries.setdefault(key, []).append(TrailEntry(
+                    self.add(key, TrailEntry(
                         event.occurred_at, event.event_id, f"contact {event.contact_id} {verb} this address",
-                        "shows this address on the contact card",
+                        "no change to the address",
                         address.state if address else "active",
                         sorted(address.reasons) if address else [],
                         len(address.soft) if address else 0,

@@ -8,12 +8,12 @@ of the pipeline can see.
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Iterable
 from datetime import datetime
 
 from projections.addresses import AddressState, apply_address_event, apply_delivery, fire_deadline, new_address
-from projections.audit import Trail
+from projections.audit import Trail, deadline_entry, duplicate_entry, event_entry, snapshot
+from projections.deadlines import DeadlineQueue
 from projections.contacts import ContactState, render_contact, set_addresses
 from projections.policy import Policy
 from schemas.events import Contact, Delivery, Event, Tick
@@ -29,7 +29,7 @@ class Ledger:
         # event id -> the key it was applied to; ids reused for other keys go to _seen_elsewhere
         self._seen: dict[str, str] = {}
         self._seen_elsewhere: set[tuple[str, str]] = set()
-        self._deadlines: list[tuple[datetime, str, str]] = []
+        self.deadlines = DeadlineQueue()
         # address keys whose audit trail is kept (all of them with audit=True-like "*")
         self.trail = Trail(audit) if audit is not None else None
 
@@ -47,17 +47,17 @@ class Ledger:
         key = f"{event.channel}:{event.address}"
         if self._already_applied(key, event.event_id):
             if self.trail is not None and key in self.trail:
-                self.trail.duplicate(key, event)
+                self.trail.add(key, duplicate_entry(self.addresses[key], event))
             return
         address = self.addresses.get(key)
         if address is None:
             address = self.addresses[key] = new_address(event.channel, event.address, event.occurred_at)
         trail = self.trail if self.trail is not None and key in self.trail else None
-        before = trail.before(key, address, event) if trail is not None else None
+        before = snapshot(address, getattr(event, "message_id", None)) if trail is not None else None
         if type(event) is Delivery:
             outcome = apply_delivery(address, event, self.policy)
             if outcome.deadline is not None:
-                heapq.heappush(self._deadlines, (outcome.deadline, key, outcome.message_id))
+                self.deadlines.push(outcome.deadline, key, outcome.message_id)
         else:
             outcome = apply_address_event(address, event, self.policy)
         # a contact is seen when any event carries its id; its messages are found at render time
@@ -65,7 +65,7 @@ class Ledger:
         if contact_id is not None and contact_id not in self.contacts:
             self.contacts[contact_id] = ContactState()
         if trail is not None:
-            trail.after(key, address, event, before, self.policy)
+            trail.add(key, event_entry(address, event, before, self.policy))
 
     def _already_applied(self, scope: str, event_id: str) -> bool:
         """Whether the event id was applied within this scope (an address key, or a contact);
@@ -99,15 +99,13 @@ class Ledger:
         if self.clock is not None and at < self.clock:
             return
         self.clock = at
-        deadlines = self._deadlines
-        while deadlines and deadlines[0][0] <= at:
-            due, key, message_id = heapq.heappop(deadlines)
+        for due, key, message_id in self.deadlines.pop_due(at):
             address = self.addresses[key]
             trail = self.trail if self.trail is not None and key in self.trail else None
-            before = trail.before_deadline(address, message_id) if trail is not None else None
+            before = snapshot(address, message_id) if trail is not None else None
             outcome = fire_deadline(address, message_id, due, self.policy)
             if outcome is not None and trail is not None:
-                trail.deadline(key, address, message_id, due, before, self.policy)
+                trail.add(key, deadline_entry(address, message_id, due, before, self.policy))
 
     # -- views -------------------------------------------------------------------------------
 
