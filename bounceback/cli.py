@@ -122,5 +122,151 @@ def explain(channel: str, address: str, events: str, as_of, as_json: bool, soft_
     click.echo(f"now: {record.state} (reasons: {reasons}; soft bounces: {record.soft_bounces})")
 
 
+# -- the pipeline ------------------------------------------------------------------------------
+
+_pipeline_options = [
+    click.option("--broker", envvar="KAFKA_BOOTSTRAP", default=None,
+                 help="Kafka bootstrap servers (host:port); env KAFKA_BOOTSTRAP."),
+    click.option("--partitions", envvar="BOUNCEBACK_PARTITIONS", default=4, show_default=True, type=click.IntRange(1),
+                 help="Partitions of the pipeline's topics and tables."),
+    click.option("--topic-prefix", envvar="BOUNCEBACK_TOPIC_PREFIX", default="bounceback", show_default=True,
+                 help="Prefix of every topic name (e.g. bounceback.events)."),
+]
+
+
+def pipeline_options(f):
+    for option in reversed(_pipeline_options):
+        f = option(f)
+    return f
+
+
+def _worker_options(f):
+    for option in reversed([
+        click.option("--datadir", envvar="BOUNCEBACK_DATADIR", default="bounceback-data", show_default=True,
+                     type=click.Path(file_okay=False), help="Where the worker keeps its RocksDB tables."),
+        click.option("--web-port", envvar="BOUNCEBACK_WEB_PORT", default=6066, show_default=True, type=int,
+                     help="Port of the worker's HTTP lookups and /metrics."),
+        click.option("--clock-interval", envvar="BOUNCEBACK_CLOCK_INTERVAL", default=60.0, show_default=True,
+                     type=float, help="Seconds between wall-clock ticks; 0 switches the clock off."),
+        click.option("--loglevel", default="info", show_default=True,
+                     type=click.Choice(["debug", "info", "warning", "error"])),
+    ]):
+        f = option(f)
+    return f
+
+
+def _settings(broker, partitions, topic_prefix, soft_bounce_limit=10, region="SE", **worker):
+    from streams.settings import Settings, Topics
+
+    return Settings(broker=broker, partitions=partitions, topics=Topics(topic_prefix),
+                    policy=_policy(soft_bounce_limit, region), **worker)
+
+
+@main.command()
+@pipeline_options
+@_worker_options
+@policy_options
+def run(broker, partitions, topic_prefix, datadir, web_port, clock_interval, loglevel, soft_bounce_limit, region):
+    """Run the pipeline: a worker, and the embedded broker when no --broker is given.
+
+    With no broker configured it starts the embedded Tansu broker (in memory: its data,
+    and so the worker's state directory, last only as long as this command), creates the
+    topics and starts one worker. With --broker (or KAFKA_BOOTSTRAP) it uses that cluster.
+    Stops cleanly on Ctrl-C.
+    """
+    import shutil
+
+    from streams.tansu import EmbeddedBroker
+    from streams.worker import run_worker
+
+    embedded = None
+    if broker is None:
+        embedded = EmbeddedBroker().start()
+        broker = embedded.bootstrap
+        # the embedded broker starts empty: state from an earlier run would not match it
+        shutil.rmtree(datadir, ignore_errors=True)
+        click.echo(f"embedded broker on {broker} (in memory)", err=True)
+    settings = _settings(broker, partitions, topic_prefix, soft_bounce_limit, region, datadir=datadir,
+                         web_port=web_port, clock_interval=clock_interval, tansu=embedded is not None)
+    try:
+        run_worker(settings, loglevel)
+    finally:
+        if embedded is not None:
+            embedded.stop()
+
+
+@main.command()
+@pipeline_options
+@_worker_options
+@policy_options
+@click.option("--embedded-broker", is_flag=True, help="The broker is the embedded Tansu (applies its workarounds).")
+def worker(broker, partitions, topic_prefix, datadir, web_port, clock_interval, loglevel, soft_bounce_limit, region,
+           embedded_broker):
+    """Start one more worker: it joins the consumer group of the workers on the same broker
+    and topics, and takes over a share of the partitions."""
+    from streams.worker import run_worker
+
+    if broker is None:
+        raise click.UsageError("a worker needs --broker (or KAFKA_BOOTSTRAP): the cluster to join")
+    settings = _settings(broker, partitions, topic_prefix, soft_bounce_limit, region, datadir=datadir,
+                         web_port=web_port, clock_interval=clock_interval, tansu=embedded_broker)
+    run_worker(settings, loglevel)
+
+
+@main.command()
+@click.argument("events", metavar="FILE.jsonl")
+@pipeline_options
+@click.option("--default-region", "region", default="SE", show_default=True)
+def publish(events, broker, partitions, topic_prefix, region):
+    """Validate a log and publish it to the inbound topic, in order.
+
+    Each address event goes to the partition that owns its address, ticks to every
+    partition, so the pipeline applies each address's events in file order. Invalid
+    lines are reported with their line number and not published.
+    """
+    import asyncio
+
+    from rich.progress import Progress
+
+    from bounceback.kafka_io import publish_lines
+    from streams.admin import ensure_topics
+
+    if broker is None:
+        raise click.UsageError("publish needs --broker (or KAFKA_BOOTSTRAP)")
+    settings = _settings(broker, partitions, topic_prefix, region=region)
+    total = _file_lines_hint(events)
+    asyncio.run(ensure_topics(settings))
+    with Progress(transient=True) as progress:
+        task = progress.add_task(f"publishing {events}", total=total)
+        with open(events, "rb") as lines:
+            published, rejected = asyncio.run(publish_lines(
+                lines, broker, settings.topics.inbound, partitions, region,
+                on_line=lambda n: progress.update(task, completed=n)))
+    for line in rejected:
+        click.echo(f"{events}:{line.line}: {line.error}", err=True)
+    click.echo(f"published {published} events to {settings.topics.inbound}; {len(rejected)} invalid lines skipped", err=True)
+
+
+@main.command("export-log")
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="The JSONL file to write.")
+@pipeline_options
+def export_log(out_path, broker, partitions, topic_prefix):
+    """Write the log as the pipeline applied it (ticks included), so that
+    `bounceback replay` of it rebuilds exactly the live state."""
+    import asyncio
+
+    from bounceback.kafka_io import merge_applied, read_topic
+
+    if broker is None:
+        raise click.UsageError("export-log needs --broker (or KAFKA_BOOTSTRAP)")
+    settings = _settings(broker, partitions, topic_prefix)
+    records = asyncio.run(read_topic(broker, settings.topics.applied))
+    lines = merge_applied({p: [value for _, value, _ in rs] for p, rs in records.items()})
+    with open(out_path, "wb") as out:
+        for line in lines:
+            out.write(line + b"\n")
+    click.echo(f"wrote {len(lines)} events to {out_path}", err=True)
+
+
 if __name__ == "__main__":
     main()

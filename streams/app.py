@@ -1,0 +1,281 @@
+"""The faust app: topics, tables and agents, wired around the partition processors.
+
+Agents stay thin: decode, group a batch by partition, hand it to AddressBatch or
+ContactBatch (streams/*_partition.py), write back the touched entries once, and send
+what the batch produced. Table writes happen inside the agent's stream, in the context
+of an event of the partition that owns the keys, so faust's store and changelog put
+them on that partition.
+"""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from contextlib import contextmanager
+from datetime import datetime, timezone
+
+import faust
+import msgspec
+from faust.exceptions import SameNode
+from faust.streams import _current_event
+
+from projections.intake import normalise_event
+from projections.normalize import AddressNormalizer, InvalidAddress
+from schemas.events import Contact, InvalidEvent, Tick, decode_event, encode_event
+from streams import metrics
+from streams.address_partition import AddressBatch, AddressEntry, pending_deadlines
+from streams.commands import decode_address_command, decode_contact_command, encode
+from streams.contact_partition import ContactBatch, ContactEntry
+from streams.partitioning import partition_for
+from streams.settings import Settings
+from streams.tansu import patch_leave_group
+
+log = logging.getLogger("bounceback")
+
+_decode_address_entry = msgspec.json.Decoder(AddressEntry).decode
+_decode_contact_entry = msgspec.json.Decoder(ContactEntry).decode
+_decode_clock = msgspec.json.Decoder(datetime).decode
+
+
+@contextmanager
+def partition_context(event):
+    """Make `event` faust's current event, so table reads and writes go to its partition."""
+    token = _current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        _current_event.reset(token)
+
+
+class Pipeline:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        if settings.tansu:
+            patch_leave_group()
+        extra = {"producer_max_batch_size": 1} if settings.tansu else {}
+        self.app = app = faust.App(
+            settings.app_id,
+            broker=f"kafka://{settings.broker}",
+            store="rocksdb://",
+            datadir=settings.datadir,
+            topic_partitions=settings.partitions,
+            topic_replication_factor=1,
+            broker_session_timeout=settings.session_timeout,
+            broker_heartbeat_interval=min(1.0, settings.session_timeout / 3),
+            broker_rebalance_timeout=max(2.0, settings.session_timeout),
+            consumer_auto_offset_reset="earliest",
+            # every value is msgspec JSON made by the agents; faust moves bytes
+            key_serializer="raw",
+            value_serializer="raw",
+            processing_guarantee=settings.processing_guarantee,
+            web_enabled=True,
+            web_bind=settings.web_host,
+            web_host=settings.web_host,
+            web_port=settings.web_port,
+            canonical_url=f"http://{settings.web_host}:{settings.web_port}",
+            **extra,
+        )
+        names = settings.topics
+        raw = dict(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+        n = settings.partitions
+        self.inbound = app.topic(names.inbound, partitions=n, **raw)
+        self.address_commands = app.topic(names.address_commands, partitions=n, **raw)
+        self.contact_commands = app.topic(names.contact_commands, partitions=n, **raw)
+        self.suppressions = app.topic(names.suppressions, **raw)
+        self.contact_status = app.topic(names.contact_status, **raw)
+        self.dead_letters = app.topic(names.dead_letters, **raw)
+        self.applied = app.topic(names.applied, partitions=n, **raw)
+        table = dict(key_type=bytes, value_type=bytes, partitions=n)
+        self.addresses = app.Table("addresses", **table)
+        self.contacts = app.Table("contacts", **table)
+        self.clocks = app.Table("clocks", **table)
+
+        self.normalise = AddressNormalizer(settings.policy.default_region)
+        self._deadlines: dict[int, object] = {}
+        self._positions: dict[tuple[str, int], int] = {}
+
+        app.agent(app.topic(names.inbound, names.address_commands, **raw), name="addresses")(self._address_agent)
+        app.agent(self.contact_commands, name="contacts")(self._contact_agent)
+        if settings.clock_interval > 0:
+            app.timer(settings.clock_interval, on_leader=True)(self.publish_tick)
+        app.on_partitions_assigned.connect(self._forget_deadlines)
+        app.on_partitions_revoked.connect(self._forget_deadlines)
+        from streams.web import install_views
+
+        install_views(self)
+
+    def partition(self, key: str) -> int:
+        return partition_for(key, self.settings.partitions)
+
+    # -- the address agent -------------------------------------------------------------------
+
+    async def _address_agent(self, stream):
+        inbound = self.settings.topics.inbound
+        async for events in stream.take_events(self.settings.batch_size, within=self.settings.batch_window):
+            groups: dict[int, list] = {}
+            anchors: dict[int, object] = {}
+            for event in events:
+                message = event.message
+                p = message.partition
+                self._positions[(message.topic, p)] = message.offset
+                if message.topic == inbound:
+                    command = await self._route_inbound(event)
+                else:
+                    try:
+                        command = decode_address_command(event.value)
+                    except msgspec.ValidationError as exc:
+                        await self._dead_letter(event, f"not an address command: {exc}")
+                        command = None
+                if command is not None:
+                    groups.setdefault(p, []).append(command)
+                    anchors[p] = event
+            for p, commands in groups.items():
+                with partition_context(anchors[p]):
+                    await self._address_batch(p, commands)
+
+    async def _route_inbound(self, event):
+        """Decode and normalise an inbound event; returns it if this partition owns it,
+        else forwards it to the partition that does."""
+        try:
+            command = normalise_event(decode_event(event.value), self.normalise)
+        except InvalidEvent as exc:
+            await self._dead_letter(event, str(exc))
+            return None
+        kind = type(command)
+        if kind is Tick:
+            return command
+        if kind is Contact:
+            await self.contact_commands.send(key=command.contact_id.encode(), value=encode_event(command),
+                                             partition=self.partition(command.contact_id))
+            return None
+        key = f"{command.channel}:{command.address}"
+        owner = self.partition(key)
+        if owner != event.message.partition:
+            await self.address_commands.send(key=key.encode(), value=encode_event(command), partition=owner)
+            return None
+        return command
+
+    async def _address_batch(self, p: int, commands: list) -> None:
+        table = self.addresses
+        deadlines = self._deadlines.get(p)
+        if deadlines is None:
+            deadlines = self._deadlines[p] = pending_deadlines(
+                (key.decode(), _decode_address_entry(value))
+                for key, value in table.items()
+                if self.partition(key.decode()) == p
+            )
+        clock_key = b"clock"
+        raw_clock = self.clocks.get(clock_key)
+        clock = _decode_clock(raw_clock) if raw_clock is not None else None
+
+        def load(key: str) -> AddressEntry | None:
+            value = table.get(key.encode())
+            return _decode_address_entry(value) if value is not None else None
+
+        batch = AddressBatch(self.settings.policy, load, clock, deadlines)
+        for command in commands:
+            batch.apply(command)
+        result = batch.finish()
+        for key, entry in result.entries.items():
+            table[key.encode()] = encode(entry)
+        if result.clock is not None and result.clock != clock:
+            self.clocks[clock_key] = encode(result.clock)
+        for record in result.suppressions:
+            await self.suppressions.send(key=f"{record.channel}:{record.address}".encode(), value=encode(record))
+        for contact_id, command in result.contact_commands:
+            await self.contact_commands.send(key=contact_id.encode(), value=encode(command),
+                                             partition=self.partition(contact_id))
+        for line in result.applied:
+            await self.applied.send(value=line, partition=p)
+        metrics.count_address_batch(result.counters)
+
+    # -- the contact agent -------------------------------------------------------------------
+
+    async def _contact_agent(self, stream):
+        async for events in stream.take_events(self.settings.batch_size, within=self.settings.batch_window):
+            groups: dict[int, list] = {}
+            anchors: dict[int, object] = {}
+            for event in events:
+                message = event.message
+                self._positions[(message.topic, message.partition)] = message.offset
+                try:
+                    command = decode_contact_command(event.value)
+                except msgspec.ValidationError as exc:
+                    await self._dead_letter(event, f"not a contact command: {exc}")
+                    continue
+                groups.setdefault(message.partition, []).append(command)
+                anchors[message.partition] = event
+            for p, commands in groups.items():
+                with partition_context(anchors[p]):
+                    await self._contact_batch(p, commands)
+
+    async def _contact_batch(self, p: int, commands: list) -> None:
+        table = self.contacts
+
+        def load(contact_id: str) -> ContactEntry | None:
+            value = table.get(contact_id.encode())
+            return _decode_contact_entry(value) if value is not None else None
+
+        batch = ContactBatch(load)
+        for command in commands:
+            batch.apply(command)
+        result = batch.finish()
+        for contact_id, entry in result.entries.items():
+            table[contact_id.encode()] = encode(entry)
+        for card in result.cards:
+            await self.contact_status.send(key=card.contact_id.encode(), value=encode(card))
+        for link in result.links:
+            key = f"{link.channel}:{link.address}"
+            await self.address_commands.send(key=key.encode(), value=encode(link), partition=self.partition(key))
+        for line in result.applied:
+            await self.applied.send(value=line, partition=p)
+        metrics.CONTACT_CHANGES.inc(len(result.cards))
+
+    # -- the rest ----------------------------------------------------------------------------
+
+    async def _dead_letter(self, event, reason: str) -> None:
+        message = event.message
+        log.warning("dead letter from %s[%d]@%d: %s", message.topic, message.partition, message.offset, reason)
+        metrics.REJECTED.inc()
+        await self.dead_letters.send(
+            key=message.key,
+            value=event.value if isinstance(event.value, bytes) else bytes(event.value or b""),
+            headers={"reason": reason.encode(), "source": f"{message.topic}/{message.partition}/{message.offset}".encode()},
+        )
+
+    async def publish_tick(self) -> None:
+        """The wall clock: a tick into every inbound partition, so each address partition
+        fires its due deadlines inside its own stream."""
+        tick = encode_event(Tick(at=datetime.now(timezone.utc)))
+        for p in range(self.settings.partitions):
+            await self.inbound.send(value=tick, partition=p)
+
+    async def _forget_deadlines(self, *args, **kwargs) -> None:
+        # the deadline index is derived from the table; rebuilt for the partitions held next
+        self._deadlines.clear()
+
+    def consumer_lag(self) -> dict[tuple[str, int], int]:
+        lag = {}
+        consumer = self.app.consumer
+        for tp in consumer.assignment():
+            highwater = consumer.highwater(tp)
+            if highwater is not None:
+                position = self._positions.get((tp.topic, tp.partition), -1)
+                lag[(tp.topic, tp.partition)] = max(0, highwater - position - 1)
+        return lag
+
+    def lookup_address(self, channel: str, address: str) -> tuple[str, AddressEntry | None]:
+        try:
+            normalised = self.normalise(channel, address)
+        except InvalidAddress:
+            raise
+        key = f"{channel}:{normalised}"
+        value = self.addresses.get(key.encode())
+        return key, _decode_address_entry(value) if value is not None else None
+
+    def lookup_contact(self, contact_id: str) -> ContactEntry | None:
+        value = self.contacts.get(contact_id.encode())
+        return _decode_contact_entry(value) if value is not None else None
+
+
+__all__ = ["Pipeline", "SameNode"]

@@ -1,0 +1,84 @@
+"""Pipeline settings: one place for topic names, partitions, timings and the rules' policy,
+read from the command line or the environment (BOUNCEBACK_*, KAFKA_BOOTSTRAP)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from projections.policy import Policy
+
+
+@dataclass
+class Topics:
+    prefix: str = "bounceback"
+
+    @property
+    def inbound(self) -> str:  # contract events from gateways, the CRM, the clock
+        return f"{self.prefix}.events"
+
+    @property
+    def address_commands(self) -> str:  # re-keyed address events and contact links
+        return f"{self.prefix}.address-commands"
+
+    @property
+    def contact_commands(self) -> str:  # contact events and updates for contact cards
+        return f"{self.prefix}.contact-commands"
+
+    @property
+    def suppressions(self) -> str:  # compacted, key channel:address, value the address record
+        return f"{self.prefix}.suppressions"
+
+    @property
+    def contact_status(self) -> str:  # key contact_id, value the contact record
+        return f"{self.prefix}.contact-status"
+
+    @property
+    def dead_letters(self) -> str:  # original bytes of rejected input, reason in headers
+        return f"{self.prefix}.dead-letters"
+
+    @property
+    def applied(self) -> str:  # every event as applied, ticks included: what export-log reads
+        return f"{self.prefix}.applied"
+
+    def partitioned(self) -> list[str]:
+        """Topics that must have the pipeline's partition count (co-partitioned with state)."""
+        return [self.inbound, self.address_commands, self.contact_commands, self.applied]
+
+    def outputs(self) -> list[str]:
+        return [self.suppressions, self.contact_status, self.dead_letters]
+
+
+@dataclass
+class Settings:
+    broker: str = "127.0.0.1:9092"
+    partitions: int = 4
+    app_id: str = "bounceback"
+    topics: Topics = field(default_factory=Topics)
+    datadir: str = "bounceback-data"
+    web_host: str = "127.0.0.1"
+    web_port: int = 6066
+    # seconds between wall-clock ticks; 0 switches the clock off (tests publish their own ticks)
+    clock_interval: float = 60.0
+    batch_size: int = 2000
+    batch_window: float = 0.05
+    policy: Policy = field(default_factory=Policy)
+    processing_guarantee: str = "at_least_once"
+    # the embedded Tansu broker needs two workarounds (see streams/tansu.py)
+    tansu: bool = False
+    session_timeout: float = 6.0
+
+    @classmethod
+    def from_env(cls, **overrides) -> Settings:
+        env = os.environ
+        values = dict(
+            broker=env.get("KAFKA_BOOTSTRAP", cls.broker),
+            partitions=int(env.get("BOUNCEBACK_PARTITIONS", cls.partitions)),
+            app_id=env.get("BOUNCEBACK_APP_ID", cls.app_id),
+            topics=Topics(env.get("BOUNCEBACK_TOPIC_PREFIX", "bounceback")),
+            datadir=env.get("BOUNCEBACK_DATADIR", cls.datadir),
+            web_port=int(env.get("BOUNCEBACK_WEB_PORT", cls.web_port)),
+            clock_interval=float(env.get("BOUNCEBACK_CLOCK_INTERVAL", cls.clock_interval)),
+        )
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)

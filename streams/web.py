@@ -1,0 +1,81 @@
+"""HTTP lookups on every worker: each request is answered by the worker that owns the
+key's partition, whichever worker is asked (faust's router forwards it)."""
+
+from __future__ import annotations
+
+import msgspec
+from faust.exceptions import SameNode
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+
+from projections.normalize import InvalidAddress
+from streams import metrics
+
+_encode = msgspec.json.Encoder().encode
+
+
+def _json(web, obj, status: int = 200):
+    return web.bytes(_encode(obj), content_type="application/json", status=status)
+
+
+class _LagCollector:
+    def __init__(self, pipeline) -> None:
+        self.pipeline = pipeline
+
+    def collect(self):
+        gauge = GaugeMetricFamily("bounceback_consumer_lag", "Records not yet processed", labels=["topic", "partition"])
+        for (topic, partition), lag in sorted(self.pipeline.consumer_lag().items()):
+            gauge.add_metric([topic, str(partition)], lag)
+        yield gauge
+
+
+def install_views(pipeline) -> None:
+    app = pipeline.app
+    try:
+        metrics.REGISTRY.register(_LagCollector(pipeline))
+    except ValueError:  # already registered by an earlier pipeline in this process
+        pass
+
+    async def route(web, request, table, key: bytes):
+        """The owner's answer, or None when this worker owns the key."""
+        try:
+            return await app.router.route_req(table.name, key, web, request)
+        except SameNode:
+            return None
+        except Exception as exc:  # no assignment yet, or the owner is unreachable
+            return _json(web, {"error": f"no worker can answer for this key yet: {exc!r}"}, status=503)
+
+    @app.page("/addresses/{channel}/{address}")
+    async def address_view(web, request, channel: str, address: str):
+        if channel not in ("email", "sms"):
+            return _json(web, {"error": f"channel must be email or sms, not {channel!r}"}, status=400)
+        try:
+            key = f"{channel}:{pipeline.normalise(channel, address)}"
+        except InvalidAddress as exc:
+            return _json(web, {"error": str(exc)}, status=400)
+        routed = await route(web, request, pipeline.addresses, key.encode())
+        if routed is not None:
+            return routed
+        _, entry = pipeline.lookup_address(channel, address)
+        if entry is None or entry.state is None:
+            return _json(web, {"error": f"no event has mentioned {key}"}, status=404)
+        return _json(web, {"record": entry.state.record(), "contacts": entry.holders, "trail": entry.trail})
+
+    @app.page("/contacts/{contact_id}")
+    async def contact_view(web, request, contact_id: str):
+        routed = await route(web, request, pipeline.contacts, contact_id.encode())
+        if routed is not None:
+            return routed
+        entry = pipeline.lookup_contact(contact_id)
+        if entry is None:
+            return _json(web, {"error": f"no event has mentioned contact {contact_id!r}"}, status=404)
+        return _json(web, entry.render(contact_id))
+
+    @app.page("/metrics")
+    async def metrics_view(web, request):
+        return web.bytes(generate_latest(metrics.REGISTRY), content_type=CONTENT_TYPE_LATEST.split(";")[0])
+
+    @app.page("/health")
+    async def health_view(web, request):
+        assigned = sorted(f"{tp.topic}/{tp.partition}" for tp in app.consumer.assignment())
+        return _json(web, {"assigned": assigned})
