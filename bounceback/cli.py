@@ -156,10 +156,15 @@ def _worker_options(f):
 
 
 def _settings(broker, partitions, topic_prefix, soft_bounce_limit=10, region="SE", **worker):
+    import os
+
     from streams.settings import Settings, Topics
 
-    return Settings(broker=broker, partitions=partitions, topics=Topics(topic_prefix),
-                    policy=_policy(soft_bounce_limit, region), **worker)
+    # the consumer group and the changelog topics are named after the topic prefix, so two
+    # pipelines with different prefixes share a cluster without meeting
+    return Settings(broker=broker, partitions=partitions, topics=Topics(topic_prefix), app_id=topic_prefix,
+                    policy=_policy(soft_bounce_limit, region),
+                    session_timeout=float(os.environ.get("BOUNCEBACK_SESSION_TIMEOUT", 6.0)), **worker)
 
 
 @main.command()

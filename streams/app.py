@@ -255,9 +255,14 @@ class Pipeline:
         self._deadlines.clear()
 
     def consumer_lag(self) -> dict[tuple[str, int], int]:
+        """Records not yet processed, per partition of the agents' source topics held here."""
+        names = self.settings.topics
+        sources = {names.inbound, names.address_commands, names.contact_commands}
         lag = {}
         consumer = self.app.consumer
         for tp in consumer.assignment():
+            if tp.topic not in sources:
+                continue
             highwater = consumer.highwater(tp)
             if highwater is not None:
                 position = self._positions.get((tp.topic, tp.partition), -1)

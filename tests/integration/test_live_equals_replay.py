@@ -1,0 +1,93 @@
+"""The live pipeline on a real broker gives the state `bounceback replay` gives."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from tests.integration.cluster import ROOT
+
+pytestmark = pytest.mark.integration
+SAMPLE = ROOT / "examples" / "sample.jsonl"
+
+
+def replay(cluster, log: Path, name: str) -> tuple[list[bytes], dict[str, dict]]:
+    out = cluster.workdir / name
+    cluster.cli("replay", str(log), "--out", str(out))
+    suppressions = sorted((out / "suppressions.jsonl").read_bytes().splitlines())
+    cards = {}
+    for line in (out / "contacts.jsonl").read_bytes().splitlines():
+        card = msgspec.json.decode(line)
+        cards[card["contact_id"]] = card
+    return suppressions, cards
+
+
+def assert_live_equals(cluster, expected) -> None:
+    suppressions, cards = cluster.live_outputs()
+    assert suppressions == expected[0]
+    assert cards.keys() == expected[1].keys()
+    for contact_id, card in expected[1].items():
+        assert cards[contact_id] == card, contact_id
+
+
+def test_the_scenario_log_live_equals_replay_and_so_does_the_exported_log(cluster):
+    cluster.worker("w1")
+    cluster.wait_ready()
+    cluster.cli("publish", str(SAMPLE))
+    cluster.wait_idle()
+    expected = replay(cluster, SAMPLE, "replay")
+    assert expected[0] and expected[1], "the scenario must produce suppressions and cards"
+    assert_live_equals(cluster, expected)
+
+    exported = cluster.workdir / "export.jsonl"
+    cluster.cli("export-log", "--out", str(exported))
+    assert replay(cluster, exported, "replay-export") == expected
+    for name in ("addresses.jsonl", "contacts.jsonl"):
+        assert (cluster.workdir / "replay" / name).read_bytes() == (cluster.workdir / "replay-export" / name).read_bytes()
+
+
+def test_a_worker_restarted_mid_log_with_its_state_directory_deleted_still_equals_replay(cluster):
+    lines = SAMPLE.read_bytes().splitlines(keepends=True)
+    first, second = cluster.workdir / "first.jsonl", cluster.workdir / "second.jsonl"
+    first.write_bytes(b"".join(lines[: len(lines) // 2]))
+    second.write_bytes(b"".join(lines[len(lines) // 2:]))
+    worker = cluster.worker("w1")
+    cluster.wait_ready()
+    cluster.cli("publish", str(first))
+    cluster.wait_idle()
+    worker.stop()
+    worker.wipe_state()
+    worker.start()
+    cluster.wait_ready()
+    cluster.cli("publish", str(second))
+    cluster.wait_idle()
+    assert_live_equals(cluster, replay(cluster, SAMPLE, "replay"))
+
+
+def test_two_workers_share_the_partitions_and_answer_lookups_for_each_other(cluster):
+    one, two = cluster.worker("w1"), cluster.worker("w2")
+    cluster.wait_ready()
+    cluster.wait_idle(quiet=2)
+    assert one.assigned() and two.assigned(), "each worker holds some partitions"
+    cluster.cli("publish", str(SAMPLE))
+    cluster.wait_idle()
+    expected = replay(cluster, SAMPLE, "replay")
+    assert_live_equals(cluster, expected)
+
+    records = {msgspec.json.decode(line)["address"]: msgspec.json.decode(line)
+               for line in (cluster.workdir / "replay" / "addresses.jsonl").read_bytes().splitlines()}
+    for worker in (one, two):
+        status, body = worker.get("/addresses/email/%20Mats.Lindqvist@Example.net")
+        assert status == 200, body
+        answer = msgspec.json.decode(body)
+        assert answer["record"] == records["mats.lindqvist@example.net"]
+        assert "soft bounce 10 of 10 -> blocked: soft_bounce_limit" in [e["decision"] for e in answer["trail"]][-1] or any(
+            "soft bounce 10 of 10 -> blocked: soft_bounce_limit" in e["decision"] for e in answer["trail"])
+        for contact_id in ("c-1020", "c-1031", "c-1001"):
+            status, body = worker.get(f"/contacts/{contact_id}")
+            assert status == 200, body
+            assert msgspec.json.decode(body) == expected[1][contact_id]
+        assert worker.get("/contacts/nobody")[0] == 404
+        assert worker.get("/addresses/sms/12")[0] == 400
