@@ -252,6 +252,24 @@ def publish(events, broker, partitions, topic_prefix, region):
     click.echo(f"published {published} events to {settings.topics.inbound}; {len(rejected)} invalid lines skipped", err=True)
 
 
+@main.command()
+@click.option("--events", default=None, type=click.Path(exists=True, dir_okay=False),
+              help="The log to publish (default: the sample log in examples/).")
+@click.option("--keep-running", is_flag=True, help="Keep the worker and its HTTP lookups up until Ctrl-C.")
+def demo(events, keep_running):
+    """Start the embedded broker and a worker, publish the sample log, show suppressions and
+    contact cards as they appear, and check the live state against `bounceback replay`."""
+    from pathlib import Path
+
+    from bounceback.demo import run_demo
+
+    log = Path(events) if events else Path(__file__).resolve().parent.parent / "examples" / "sample.jsonl"
+    if not log.exists():
+        raise click.UsageError(f"{log} not found: pass --events FILE.jsonl")
+    if not run_demo(log, keep_running=keep_running):
+        raise SystemExit(1)
+
+
 @main.command("export-log")
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="The JSONL file to write.")
 @pipeline_options

@@ -3,94 +3,38 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import shutil
 import signal
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import msgspec
 
 from bounceback.kafka_io import read_topic
-from streams.tansu import free_port
+from bounceback.local import LocalWorker, wait_idle, wait_ready
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-class Worker:
+class Worker(LocalWorker):
     def __init__(self, cluster: Cluster, name: str) -> None:
-        self.cluster = cluster
-        self.name = name
-        self.datadir = cluster.workdir / f"{name}-state"
-        self.web_port = free_port()
-        self.log_path = cluster.workdir / f"{name}.log"
-        self.process: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.web_port}"
+        super().__init__(cluster.bootstrap, cluster.prefix, cluster.partitions, cluster.workdir / f"{name}-state",
+                         cluster.workdir / f"{name}.log", cluster.embedded, name)
 
     def start(self) -> Worker:
-        env = dict(os.environ, BOUNCEBACK_SESSION_TIMEOUT="4")
-        cmd = [sys.executable, "-m", "bounceback.cli", "worker", "--broker", self.cluster.bootstrap,
-               "--partitions", str(self.cluster.partitions), "--topic-prefix", self.cluster.prefix,
-               "--datadir", str(self.datadir), "--web-port", str(self.web_port), "--clock-interval", "0",
-               "--loglevel", "info"]
-        if self.cluster.embedded:
-            cmd.append("--embedded-broker")
-        log = open(self.log_path, "ab")
-        self.process = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                        start_new_session=True)
+        super().start()
         print(f"[cluster] started worker {self.name} pid={self.process.pid} web={self.url} state={self.datadir}")
         return self
 
-    def get(self, path: str) -> tuple[int, bytes]:
-        try:
-            with urllib.request.urlopen(self.url + path, timeout=10) as response:
-                return response.status, response.read()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read()
-
-    def assigned(self) -> list[str]:
-        try:
-            status, body = self.get("/health")
-        except OSError:
-            return []
-        return json.loads(body)["assigned"] if status == 200 else []
-
-    def lag(self) -> int | None:
-        """Unprocessed records over this worker's partitions; None while it cannot tell."""
-        try:
-            status, body = self.get("/metrics")
-        except OSError:
-            return None
-        total = 0
-        for line in body.decode().splitlines():
-            if line.startswith("bounceback_consumer_lag{"):
-                total += int(float(line.rsplit(" ", 1)[1]))
-        return total
-
     def stop(self, sig=signal.SIGTERM) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        print(f"[cluster] stopping worker {self.name} with {signal.Signals(sig).name}")
-        os.killpg(self.process.pid, sig)
-        try:
-            self.process.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
+        if self.running:
+            print(f"[cluster] stopping worker {self.name} with {signal.Signals(sig).name}")
+        super().stop(sig)
 
     def wipe_state(self) -> None:
         shutil.rmtree(self.datadir, ignore_errors=True)
         print(f"[cluster] deleted state directory of {self.name}")
-
-    def log_tail(self, lines: int = 40) -> str:
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
 
 class Cluster:
@@ -121,34 +65,11 @@ class Cluster:
     def read(self, name: str) -> dict[int, list]:
         return asyncio.run(read_topic(self.bootstrap, self.topic(name)))
 
-    def wait_ready(self, workers=None, timeout: float = 90) -> None:
-        """Until the running workers between them hold every partition of the inbound topic."""
-        workers = workers or [w for w in self.workers if w.process and w.process.poll() is None]
-        deadline = time.monotonic() + timeout
-        wanted = {f"{self.topic('events')}/{p}" for p in range(self.partitions)}
-        while time.monotonic() < deadline:
-            held = set()
-            for w in workers:
-                held.update(w.assigned())
-            if wanted <= held:
-                return
-            time.sleep(0.5)
-        raise TimeoutError("workers did not take all partitions:\n" + "\n".join(w.log_tail() for w in workers))
+    def wait_ready(self) -> None:
+        wait_ready(self.workers, self.topic("events"), self.partitions)
 
-    def wait_idle(self, timeout: float = 180, quiet: float = 3.0) -> None:
-        """Until every running worker reports no lag and the outputs stopped growing."""
-        deadline = time.monotonic() + timeout
-        last, since = None, time.monotonic()
-        while time.monotonic() < deadline:
-            workers = [w for w in self.workers if w.process and w.process.poll() is None]
-            lags = [w.lag() for w in workers]
-            state = (tuple(lags), self._ends())
-            if state != last:
-                last, since = state, time.monotonic()
-            elif all(lag == 0 for lag in lags) and time.monotonic() - since >= quiet:
-                return
-            time.sleep(0.5)
-        raise TimeoutError("the pipeline did not become idle:\n" + "\n".join(w.log_tail() for w in self.workers))
+    def wait_idle(self, quiet: float = 3.0) -> None:
+        wait_idle(self.workers, self._ends, quiet=quiet)
 
     def _ends(self) -> tuple:
         from aiokafka import AIOKafkaConsumer, TopicPartition

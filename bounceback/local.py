@@ -1,0 +1,118 @@
+"""Workers as local processes: started, watched over HTTP, stopped. Used by `bounceback demo`
+and by the integration tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from streams.tansu import free_port
+
+
+class LocalWorker:
+    def __init__(self, bootstrap: str, prefix: str, partitions: int, datadir: Path, log_path: Path,
+                 embedded: bool, name: str = "worker") -> None:
+        self.bootstrap = bootstrap
+        self.prefix = prefix
+        self.partitions = partitions
+        self.datadir = Path(datadir)
+        self.log_path = Path(log_path)
+        self.embedded = embedded
+        self.name = name
+        self.web_port = free_port()
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.web_port}"
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def start(self, session_timeout: float = 4.0) -> LocalWorker:
+        cmd = [sys.executable, "-m", "bounceback.cli", "worker", "--broker", self.bootstrap,
+               "--partitions", str(self.partitions), "--topic-prefix", self.prefix, "--datadir", str(self.datadir),
+               "--web-port", str(self.web_port), "--clock-interval", "0"]
+        if self.embedded:
+            cmd.append("--embedded-broker")
+        env = dict(os.environ, BOUNCEBACK_SESSION_TIMEOUT=str(session_timeout))
+        self.process = subprocess.Popen(cmd, env=env, stdout=open(self.log_path, "ab"), stderr=subprocess.STDOUT,
+                                        start_new_session=True)
+        return self
+
+    def get(self, path: str) -> tuple[int, bytes]:
+        try:
+            with urllib.request.urlopen(self.url + path, timeout=10) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read()
+
+    def assigned(self) -> list[str]:
+        try:
+            status, body = self.get("/health")
+        except OSError:
+            return []
+        return json.loads(body)["assigned"] if status == 200 else []
+
+    def lag(self) -> int | None:
+        """Unprocessed records over this worker's source partitions; None while it cannot tell."""
+        try:
+            status, body = self.get("/metrics")
+        except OSError:
+            return None
+        if status != 200:
+            return None
+        return sum(int(float(line.rsplit(" ", 1)[1])) for line in body.decode().splitlines()
+                   if line.startswith("bounceback_consumer_lag{"))
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if not self.running:
+            return
+        os.killpg(self.process.pid, sig)
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def log_tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def wait_ready(workers: list[LocalWorker], inbound: str, partitions: int, timeout: float = 90) -> None:
+    """Until the running workers between them hold every partition of the inbound topic."""
+    wanted = {f"{inbound}/{p}" for p in range(partitions)}
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        held = set()
+        for worker in workers:
+            if worker.running:
+                held.update(worker.assigned())
+        if wanted <= held:
+            return
+        time.sleep(0.5)
+    raise TimeoutError("the workers did not take all partitions:\n" + "\n".join(w.log_tail() for w in workers))
+
+
+def wait_idle(workers: list[LocalWorker], progress=lambda: None, timeout: float = 300, quiet: float = 3.0) -> None:
+    """Until every running worker reports no lag, and `progress()` (e.g. the end offsets of the
+    outputs) and the lags have not changed for `quiet` seconds."""
+    deadline = time.monotonic() + timeout
+    last, since = None, time.monotonic()
+    while time.monotonic() < deadline:
+        lags = [w.lag() for w in workers if w.running]
+        state = (tuple(lags), progress())
+        if state != last:
+            last, since = state, time.monotonic()
+        elif lags and all(lag == 0 for lag in lags) and time.monotonic() - since >= quiet:
+            return
+        time.sleep(0.5)
+    raise TimeoutError("the pipeline did not become idle:\n" + "\n".join(w.log_tail() for w in workers))
