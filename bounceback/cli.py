@@ -146,6 +146,10 @@ def _worker_options(f):
                      type=click.Path(file_okay=False), help="Where the worker keeps its RocksDB tables."),
         click.option("--web-port", envvar="BOUNCEBACK_WEB_PORT", default=6066, show_default=True, type=int,
                      help="Port of the worker's HTTP lookups and /metrics."),
+        click.option("--web-bind", envvar="BOUNCEBACK_WEB_BIND", default="127.0.0.1", show_default=True,
+                     help="Address the HTTP server listens on (0.0.0.0 in a container)."),
+        click.option("--web-host", envvar="BOUNCEBACK_WEB_HOST", default="127.0.0.1", show_default=True,
+                     help="Host name other workers reach this one at, to forward lookups it owns."),
         click.option("--clock-interval", envvar="BOUNCEBACK_CLOCK_INTERVAL", default=60.0, show_default=True,
                      type=float, help="Seconds between wall-clock ticks; 0 switches the clock off."),
         click.option("--loglevel", default="info", show_default=True,
@@ -171,7 +175,8 @@ def _settings(broker, partitions, topic_prefix, soft_bounce_limit=10, region="SE
 @pipeline_options
 @_worker_options
 @policy_options
-def run(broker, partitions, topic_prefix, datadir, web_port, clock_interval, loglevel, soft_bounce_limit, region):
+def run(broker, partitions, topic_prefix, datadir, web_port, web_bind, web_host, clock_interval, loglevel,
+        soft_bounce_limit, region):
     """Run the pipeline: a worker, and the embedded broker when no --broker is given.
 
     With no broker configured it starts the embedded Tansu broker (in memory: its data,
@@ -192,7 +197,8 @@ def run(broker, partitions, topic_prefix, datadir, web_port, clock_interval, log
         shutil.rmtree(datadir, ignore_errors=True)
         click.echo(f"embedded broker on {broker} (in memory)", err=True)
     settings = _settings(broker, partitions, topic_prefix, soft_bounce_limit, region, datadir=datadir,
-                         web_port=web_port, clock_interval=clock_interval, tansu=embedded is not None)
+                         web_port=web_port, web_bind=web_bind, web_host=web_host, clock_interval=clock_interval,
+                         tansu=embedded is not None)
     try:
         run_worker(settings, loglevel)
     finally:
@@ -205,8 +211,8 @@ def run(broker, partitions, topic_prefix, datadir, web_port, clock_interval, log
 @_worker_options
 @policy_options
 @click.option("--embedded-broker", is_flag=True, help="The broker is the embedded Tansu (applies its workarounds).")
-def worker(broker, partitions, topic_prefix, datadir, web_port, clock_interval, loglevel, soft_bounce_limit, region,
-           embedded_broker):
+def worker(broker, partitions, topic_prefix, datadir, web_port, web_bind, web_host, clock_interval, loglevel,
+           soft_bounce_limit, region, embedded_broker):
     """Start one more worker: it joins the consumer group of the workers on the same broker
     and topics, and takes over a share of the partitions."""
     from streams.worker import run_worker
@@ -214,8 +220,23 @@ def worker(broker, partitions, topic_prefix, datadir, web_port, clock_interval, 
     if broker is None:
         raise click.UsageError("a worker needs --broker (or KAFKA_BOOTSTRAP): the cluster to join")
     settings = _settings(broker, partitions, topic_prefix, soft_bounce_limit, region, datadir=datadir,
-                         web_port=web_port, clock_interval=clock_interval, tansu=embedded_broker)
+                         web_port=web_port, web_bind=web_bind, web_host=web_host, clock_interval=clock_interval,
+                         tansu=embedded_broker)
     run_worker(settings, loglevel)
+
+
+@main.command("create-topics")
+@pipeline_options
+def create_topics(broker, partitions, topic_prefix):
+    """Create the pipeline's topics (workers and publish also do this when they are missing)."""
+    import asyncio
+
+    from streams.admin import ensure_topics
+
+    if broker is None:
+        raise click.UsageError("create-topics needs --broker (or KAFKA_BOOTSTRAP)")
+    asyncio.run(ensure_topics(_settings(broker, partitions, topic_prefix)))
+    click.echo(f"topics of {topic_prefix} ready on {broker} ({partitions} partitions)", err=True)
 
 
 @main.command()

@@ -69,7 +69,7 @@ class Pipeline:
             value_serializer="raw",
             processing_guarantee=settings.processing_guarantee,
             web_enabled=True,
-            web_bind=settings.web_host,
+            web_bind=settings.web_bind,
             web_host=settings.web_host,
             web_port=settings.web_port,
             canonical_url=f"http://{settings.web_host}:{settings.web_port}",

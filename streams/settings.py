@@ -56,7 +56,8 @@ class Settings:
     app_id: str = "bounceback"
     topics: Topics = field(default_factory=Topics)
     datadir: str = "bounceback-data"
-    web_host: str = "127.0.0.1"
+    web_bind: str = "127.0.0.1"
+    web_host: str = "127.0.0.1"  # how other workers reach this one
     web_port: int = 6066
     # seconds between wall-clock ticks; 0 switches the clock off (tests publish their own ticks)
     clock_interval: float = 60.0
