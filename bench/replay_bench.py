@@ -1,7 +1,7 @@
 """Replay throughput: `bounceback replay` (decode + normalise + fold + write) beside the bare
 msgspec decode of the same file, in one run.
 
-    python bench/replay_bench.py [--events 1000000] [--addresses 100000]
+    python -m bench.replay_bench [--events 1000000] [--addresses 100000]
 
 The log is generated once (seeded) into bench/data/ and reused.
 """

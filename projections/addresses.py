@@ -1,20 +1,23 @@
 """RULES.md §4: the state of one address over time, as a fold over the events about it.
 
-Every decision is taken by event time, so a late event lands where it happened:
-a block caused before the latest unblock is not applied, a soft bounce at or before
-the latest delivery is not counted, and of an unsubscribe and a resubscribe the
+Every decision is taken by event time, so a late event lands where it happened and
+the state does not depend on arrival order: a block caused before the latest unblock
+is not applied; the soft-bounce limit blocks when that many soft bounces happened with
+no delivery between them (a delivery report arriving late that happened inside such a
+run shows the bounces were not consecutive); of an unsubscribe and a resubscribe the
 later one stands (on equal times, the later in the log).
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left, insort
 from datetime import datetime
 
 import msgspec
 
 from projections.messages import MessageState, apply_report, schedule
 from projections.policy import Policy
-from projections.statuses import BLOCKING_REASONS, DELIVERIES, SOFT_BOUNCES, address_state
+from projections.statuses import DELIVERIES, SOFT_BOUNCES, address_state
 from schemas.events import BounceList, Delivery, Resubscribe, Unblock, Unsubscribe
 from schemas.records import AddressRecord
 
@@ -25,8 +28,10 @@ class AddressState(msgspec.Struct, omit_defaults=True, gc=False):
     updated_at: datetime
     # reason -> event time of its latest cause
     reasons: dict[str, datetime] = {}
-    # message id -> time of its soft bounce, for the soft bounces that count now
+    # message id -> time of its (latest) soft bounce, for soft bounces after the latest unblock
     soft: dict[str, datetime] = {}
+    # times of delivery reports after the latest unblock, sorted: they split soft bounces into runs
+    deliveries: list[datetime] = []
     delivered_at: datetime | None = None
     unblocked_at: datetime | None = None
     unsubscribed_at: datetime | None = None
@@ -38,13 +43,30 @@ class AddressState(msgspec.Struct, omit_defaults=True, gc=False):
     def state(self) -> str:
         return address_state(self.reasons)
 
+    def soft_count(self) -> int:
+        """The current soft-bounce set: soft bounces after the latest delivery (and unblock)."""
+        latest = self.delivered_at
+        if latest is None:
+            return len(self.soft)
+        return sum(1 for t in self.soft.values() if t > latest)
+
+    def longest_run(self) -> int:
+        """The most soft bounces that happened with no delivery between them. A delivery
+        ends the run of every soft bounce at or before it."""
+        runs: dict[int, int] = {}
+        deliveries = self.deliveries
+        for t in self.soft.values():
+            segment = bisect_left(deliveries, t)
+            runs[segment] = runs.get(segment, 0) + 1
+        return max(runs.values(), default=0)
+
     def record(self) -> AddressRecord:
         return AddressRecord(
             channel=self.channel,
             address=self.address,
             state=address_state(self.reasons),
             reasons=sorted(self.reasons),
-            soft_bounces=len(self.soft),
+            soft_bounces=self.soft_count(),
             updated_at=self.updated_at,
         )
 
@@ -87,28 +109,40 @@ def _block(a: AddressState, reason: str, at: datetime) -> bool:
 
 def _count_soft_bounce(a: AddressState, message_id: str, at: datetime, policy: Policy) -> tuple[bool, bool]:
     """Returns (record changed, reasons changed)."""
-    if (a.delivered_at is not None and at <= a.delivered_at) or (a.unblocked_at is not None and at < a.unblocked_at):
+    if a.unblocked_at is not None and at < a.unblocked_at:
         return False, False
     soft = a.soft
     before = soft.get(message_id)
     if before is not None and before >= at:
         return False, False
+    count_before = a.soft_count()
     soft[message_id] = at
-    blocked = a.channel == "email" and len(soft) >= policy.soft_bounce_limit and _add_reason(a, "soft_bounce_limit", at)
-    return before is None or blocked, blocked
+    blocked = False
+    if a.channel == "email" and "soft_bounce_limit" not in a.reasons:
+        deliveries = a.deliveries
+        segment = bisect_left(deliveries, at)
+        low = deliveries[segment - 1] if segment else None
+        high = deliveries[segment] if segment < len(deliveries) else None
+        run = sum(1 for t in soft.values() if (low is None or t > low) and (high is None or t <= high))
+        blocked = run >= policy.soft_bounce_limit and _add_reason(a, "soft_bounce_limit", at)
+    return blocked or a.soft_count() != count_before, blocked
 
 
-def _count_delivery(a: AddressState, at: datetime) -> bool:
-    if a.delivered_at is not None and at <= a.delivered_at:
-        return False
-    a.delivered_at = at
-    soft = a.soft
-    if soft:
-        kept = {m: t for m, t in soft.items() if t > at}
-        if len(kept) != len(soft):
-            a.soft = kept
-            return True
-    return False
+def _count_delivery(a: AddressState, at: datetime, policy: Policy) -> tuple[bool, bool]:
+    """Returns (record changed, reasons changed)."""
+    if a.unblocked_at is not None and at < a.unblocked_at:
+        return False, False
+    count_before = a.soft_count()
+    insort(a.deliveries, at)
+    if a.delivered_at is None or at > a.delivered_at:
+        a.delivered_at = at
+    lifted = False
+    if "soft_bounce_limit" in a.reasons and a.soft and at < max(a.soft.values()):
+        # a late report of a delivery inside the run that blocked: the run was not consecutive
+        if a.longest_run() < policy.soft_bounce_limit:
+            del a.reasons["soft_bounce_limit"]
+            lifted = True
+    return lifted or a.soft_count() != count_before, lifted
 
 
 def _opt_out(a: AddressState, reason: str, at: datetime) -> bool:
@@ -142,7 +176,7 @@ def apply_delivery(a: AddressState, ev: Delivery, policy: Policy) -> AddressOutc
         if a.channel == "sms" and schedule(message, at + policy.sms_validity):
             outcome.deadline = message.deadline
     elif status in DELIVERIES:
-        outcome.changed = _count_delivery(a, at)
+        outcome.changed, outcome.reasons_changed = _count_delivery(a, at, policy)
     elif status in SOFT_BOUNCES[a.channel]:
         outcome.changed, outcome.reasons_changed = _count_soft_bounce(a, message_id, at, policy)
     elif status == "hard_bounce":
@@ -199,20 +233,25 @@ def apply_unblock(a: AddressState, ev: Unblock, policy: Policy) -> AddressOutcom
     at = ev.occurred_at
     if a.unblocked_at is None or at > a.unblocked_at:
         a.unblocked_at = at
-    changed = False
-    for reason in BLOCKING_REASONS:
+    reasons_before = set(a.reasons)
+    count_before = a.soft_count()
+    for reason in ("hard_bounce", "bounce_list"):
         since = a.reasons.get(reason)
         if since is not None and since <= at:
             del a.reasons[reason]
-            changed = True
-    kept = {m: t for m, t in a.soft.items() if t > at}
-    if len(kept) != len(a.soft):
-        a.soft = kept
-        changed = True
-    if a.channel == "email" and len(kept) >= policy.soft_bounce_limit:
-        # an unblock older than the soft bounces that reached the limit leaves the block in place
-        changed |= _add_reason(a, "soft_bounce_limit", max(kept.values()))
-    return _changed(a, at, changed)
+    # the soft-bounce block is decided again from the runs that remain
+    a.reasons.pop("soft_bounce_limit", None)
+    # soft bounces and deliveries at or before the unblock never count again
+    a.soft = {m: t for m, t in a.soft.items() if t > at}
+    a.deliveries = [t for t in a.deliveries if t > at]
+    if a.channel == "email" and a.longest_run() >= policy.soft_bounce_limit:
+        # an unblock older than a whole run of soft bounces leaves its block in place
+        _add_reason(a, "soft_bounce_limit", max(a.soft.values()))
+    reasons_changed = set(a.reasons) != reasons_before
+    changed = reasons_changed or a.soft_count() != count_before
+    if changed:
+        a.updated_at = at
+    return AddressOutcome(changed=changed, reasons_changed=reasons_changed)
 
 
 def _changed(a: AddressState, at: datetime, changed: bool) -> AddressOutcome:

@@ -47,7 +47,7 @@ def describe_event(event) -> str:
 def snapshot(address: AddressState, message_id: str | None) -> Snapshot:
     """What a decision is derived from, taken before and after an event."""
     message = address.messages.get(message_id) if message_id is not None else None
-    return frozenset(address.reasons), len(address.soft), message.status if message is not None else None
+    return frozenset(address.reasons), address.soft_count(), message.status if message is not None else None
 
 
 def decide(before: Snapshot, after: Snapshot, address: AddressState, policy: Policy, message_id: str | None) -> str:
@@ -77,7 +77,7 @@ def decide(before: Snapshot, after: Snapshot, address: AddressState, policy: Pol
 
 
 def _entry(address: AddressState, at, event_id, event: str, decision: str) -> TrailEntry:
-    return TrailEntry(at, event_id, event, decision, address.state, sorted(address.reasons), len(address.soft))
+    return TrailEntry(at, event_id, event, decision, address.state, sorted(address.reasons), address.soft_count())
 
 
 def event_entry(address: AddressState, event, before: Snapshot, policy: Policy) -> TrailEntry:
@@ -86,10 +86,10 @@ def event_entry(address: AddressState, event, before: Snapshot, policy: Policy) 
     after = snapshot(address, message_id)
     decision = decide(before, after, address, policy, message_id)
     if type(event) is Delivery and event.status in SOFT_BOUNCES[address.channel] and after[1] == before[1]:
-        if address.delivered_at is not None and event.occurred_at <= address.delivered_at:
-            decision += " (soft bounce at or before the latest delivery: not counted)"
-        elif address.unblocked_at is not None and event.occurred_at < address.unblocked_at:
+        if address.unblocked_at is not None and event.occurred_at < address.unblocked_at:
             decision += " (soft bounce before the latest unblock: not counted)"
+        elif address.delivered_at is not None and event.occurred_at <= address.delivered_at:
+            decision += " (soft bounce at or before the latest delivery: not in the current count)"
         elif message_id in address.soft:
             decision += " (this message already counts)"
     return _entry(address, event.occurred_at, event.event_id, describe_event(event), decision)
@@ -131,5 +131,5 @@ class Trail:
                         "no change to the address",
                         address.state if address else "active",
                         sorted(address.reasons) if address else [],
-                        len(address.soft) if address else 0,
+                        address.soft_count() if address else 0,
                     ))

@@ -24,6 +24,8 @@ class MessageState(msgspec.Struct, omit_defaults=True, gc=False):
     final_reason: str | None = None
     final_code: str | None = None
     opened_at: datetime | None = None
+    opened_reason: str | None = None
+    opened_code: str | None = None
     pending: str | None = None
     pending_at: datetime | None = None
     pending_reason: str | None = None
@@ -63,7 +65,7 @@ class MessageState(msgspec.Struct, omit_defaults=True, gc=False):
         if self.final is None:
             reason, code = self.pending_reason, self.pending_code
         elif status == "opened":
-            reason = code = None
+            reason, code = self.opened_reason, self.opened_code
         else:
             reason, code = self.final_reason, self.final_code
         return MessageRecord(
@@ -88,8 +90,10 @@ def apply_report(
 ) -> None:
     """Fold one report into the message."""
     if status in FINAL:
-        if status == "opened" and (message.opened_at is None or at > message.opened_at):
+        if status == "opened" and (message.opened_at is None or at >= message.opened_at):
             message.opened_at = at
+            message.opened_reason = bounce_reason
+            message.opened_code = bounce_code
         if message.final is None or at >= message.final_at:
             message.final = status
             message.final_at = at

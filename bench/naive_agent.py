@@ -1,0 +1,47 @@
+"""The baseline of bench/pipeline_bench.py: a minimal faust agent doing one RocksDB table
+update per event, with faust's defaults (only the embedded broker's workarounds and a
+short session timeout, which the pipeline has too). Prints when it saw its first event
+and when it had seen EXPECTED of them."""
+
+import os
+import sys
+import time
+
+import faust
+
+from streams.tansu import patch_leave_group
+
+patch_leave_group()
+expected = int(os.environ["EXPECTED"])
+app = faust.App(
+    os.environ["APP_ID"],
+    broker=f"kafka://{os.environ['BROKER']}",
+    store="rocksdb://",
+    datadir=os.environ["DATADIR"],
+    topic_partitions=int(os.environ["PARTITIONS"]),
+    broker_session_timeout=4,
+    broker_heartbeat_interval=1,
+    consumer_auto_offset_reset="earliest",
+    producer_max_batch_size=1,
+    web_enabled=False,
+)
+source = app.topic(os.environ["TOPIC"], key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+counts = app.Table("counts", default=int, key_type=str, value_type=int)
+seen = 0
+
+
+@app.agent(source)
+async def count(stream):
+    global seen
+    async for event in stream.events():
+        counts[event.key.decode() if event.key else ""] += 1
+        seen += 1
+        if seen == 1:
+            print(f"FIRST {time.time()}", flush=True)
+        if seen == expected:
+            print(f"LAST {time.time()}", flush=True)
+
+
+if __name__ == "__main__":
+    sys.argv = [sys.argv[0], "worker", "-l", "warn"]
+    app.main()
