@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo bench clean
+.PHONY: test demo replay-demo bench clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -15,13 +15,18 @@ test: $(STAMP)
 	$(PY) -m pytest
 
 demo: $(STAMP)
+	$(VENV)/bin/bounceback demo
+
+replay-demo: $(STAMP)
 	$(VENV)/bin/bounceback replay examples/sample.jsonl --out out/sample
 	@echo; echo "== suppressions (out/sample/suppressions.jsonl)"; cat out/sample/suppressions.jsonl
 	@echo; echo "== why is mats.lindqvist@example.net blocked?"
 	$(VENV)/bin/bounceback explain email mats.lindqvist@example.net --events examples/sample.jsonl
 
 bench: $(STAMP)
-	$(PY) bench/replay_bench.py
+	$(PY) -m bench.replay_bench
+	$(PY) -m bench.deadline_bench
+	$(PY) -m bench.pipeline_bench
 
 clean:
 	rm -rf $(VENV) out bench/data
