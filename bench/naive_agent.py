@@ -9,9 +9,10 @@ import time
 
 import faust
 
-from streams.tansu import patch_leave_group
+from streams.tansu import patch_end_offsets, patch_leave_group
 
 patch_leave_group()
+patch_end_offsets()
 expected = int(os.environ["EXPECTED"])
 app = faust.App(
     os.environ["APP_ID"],
@@ -22,7 +23,6 @@ app = faust.App(
     broker_session_timeout=4,
     broker_heartbeat_interval=1,
     consumer_auto_offset_reset="earliest",
-    producer_max_batch_size=1,
     web_enabled=False,
 )
 source = app.topic(os.environ["TOPIC"], key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")

@@ -37,7 +37,7 @@ async def publish_lines(
     normalise = AddressNormalizer(default_region)
     rejected: list[RejectedLine] = []
     published = 0
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, max_batch_size=1, linger_ms=0)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
     await producer.start()
     try:
         pending = []
@@ -64,7 +64,9 @@ async def publish_lines(
 
 
 async def read_topic(bootstrap: str, topic: str) -> dict[int, list[tuple[bytes | None, bytes | None, list]]]:
-    """Every record of every partition, from the beginning to the end as of now."""
+    """Every record of every partition, from the beginning to the end as of the first fetch.
+    The end is the high watermark of the fetch responses, which every broker reports
+    right (the embedded one's ListOffsets does not)."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest")
     await consumer.start()
     try:
@@ -75,14 +77,19 @@ async def read_topic(bootstrap: str, topic: str) -> dict[int, list[tuple[bytes |
         tps = [TopicPartition(topic, p) for p in sorted(partitions)]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
         records: dict[int, list] = {tp.partition: [] for tp in tps}
-        while any([await consumer.position(tp) < ends[tp] for tp in tps]):
-            batch = await consumer.getmany(timeout_ms=1000)
-            for tp, messages in batch.items():
-                records[tp.partition].extend(
-                    (m.key, m.value, list(m.headers or [])) for m in messages if m.offset < ends[tp]
-                )
+        ends: dict[TopicPartition, int] = {}
+        pending = set(tps)
+        while pending:
+            batch = await consumer.getmany(*pending, timeout_ms=1000)
+            for tp in list(pending):
+                if tp not in ends and consumer.highwater(tp) is not None:
+                    ends[tp] = consumer.highwater(tp)
+                for m in batch.get(tp, []):
+                    if m.offset < ends.get(tp, m.offset + 1):
+                        records[tp.partition].append((m.key, m.value, list(m.headers or [])))
+                if tp in ends and await consumer.position(tp) >= ends[tp]:
+                    pending.discard(tp)
         return records
     finally:
         await consumer.stop()

@@ -28,7 +28,7 @@ from streams.commands import decode_address_command, decode_contact_command, enc
 from streams.contact_partition import ContactBatch, ContactEntry
 from streams.partitioning import partition_for
 from streams.settings import Settings
-from streams.tansu import patch_leave_group
+from streams.tansu import patch_end_offsets, patch_leave_group
 
 log = logging.getLogger("bounceback")
 
@@ -52,7 +52,7 @@ class Pipeline:
         self.settings = settings
         if settings.tansu:
             patch_leave_group()
-        extra = {"producer_max_batch_size": 1} if settings.tansu else {}
+            patch_end_offsets()
         self.app = app = faust.App(
             settings.app_id,
             broker=f"kafka://{settings.broker}",
@@ -73,7 +73,6 @@ class Pipeline:
             web_host=settings.web_host,
             web_port=settings.web_port,
             canonical_url=f"http://{settings.web_host}:{settings.web_port}",
-            **extra,
         )
         names = settings.topics
         raw = dict(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")

@@ -2,9 +2,10 @@
 
 It keeps everything in memory and has no transactions. Two of its differences from
 Kafka matter to faust and are worked around here (both found by running it):
-- ListOffsets reports the end of a topic wrongly after a multi-record batch, so faust
-  would stop restoring a changelog short of its last records: producers send one
-  record per batch (`producer_max_batch_size=1`).
+- ListOffsets answers, for the end of a partition, the base offset of its last record
+  batch + 1, not the offset after its last record, so faust would stop restoring a
+  changelog short of its last records. `patch_end_offsets` corrects the answer with the
+  high watermark of a fetch of that last batch, which Tansu reports right.
 - Group generations start at 0, and aiokafka only leaves a group when its generation is
   above 0, so a stopped worker would hold its partitions until its session expires:
   `patch_leave_group` makes aiokafka leave whenever it holds a generation.
@@ -92,3 +93,40 @@ def patch_leave_group() -> None:
         self.reset_generation()
 
     group_coordinator.GroupCoordinator._maybe_leave_group = _maybe_leave_group
+
+
+def patch_end_offsets() -> None:
+    from aiokafka import AIOKafkaConsumer
+
+    original = AIOKafkaConsumer.end_offsets
+    if getattr(original, "corrected_for_tansu", False):
+        return
+
+    async def end_offsets(self, partitions):
+        reported = await original(self, partitions)
+        candidates = [tp for tp, end in reported.items() if end > 0]
+        if not candidates:
+            return reported
+        corrected = dict(reported)
+        probe = AIOKafkaConsumer(bootstrap_servers=self._client._bootstrap_servers, enable_auto_commit=False)
+        await probe.start()
+        try:
+            probe.assign(candidates)
+            for tp in candidates:
+                probe.seek(tp, reported[tp] - 1)
+            pending = set(candidates)
+            for _ in range(20):
+                if not pending:
+                    break
+                await probe.getmany(*pending, timeout_ms=500)
+                for tp in list(pending):
+                    highwater = probe.highwater(tp)
+                    if highwater is not None:
+                        corrected[tp] = max(reported[tp], highwater)
+                        pending.discard(tp)
+        finally:
+            await probe.stop()
+        return corrected
+
+    end_offsets.corrected_for_tansu = True
+    AIOKafkaConsumer.end_offsets = end_offsets
