@@ -305,7 +305,8 @@ def export_log(out_path, broker, partitions, topic_prefix):
         raise click.UsageError("export-log needs --broker (or KAFKA_BOOTSTRAP)")
     settings = _settings(broker, partitions, topic_prefix)
     records = asyncio.run(read_topic(broker, settings.topics.applied))
-    lines = merge_applied({p: [value for _, value, _ in rs] for p, rs in records.items()})
+    # each record holds the lines one batch of one partition applied
+    lines = merge_applied({p: [line for _, value, _ in rs for line in value.split(b"\n")] for p, rs in records.items()})
     with open(out_path, "wb") as out:
         for line in lines:
             out.write(line + b"\n")

@@ -37,6 +37,21 @@ _decode_contact_entry = msgspec.json.Decoder(ContactEntry).decode
 _decode_clock = msgspec.json.Decoder(datetime).decode
 
 
+class Outbox:
+    """Records for the internal topics, gathered over a batch: one record per destination
+    partition, its commands as JSON lines, instead of one record per command."""
+
+    def __init__(self) -> None:
+        self._lines: dict[tuple[object, int], list[bytes]] = {}
+
+    def add(self, topic, partition: int, line: bytes) -> None:
+        self._lines.setdefault((topic, partition), []).append(line)
+
+    def records(self):
+        for (topic, partition), lines in self._lines.items():
+            yield topic, partition, b"\n".join(lines)
+
+
 @contextmanager
 def partition_context(event):
     """Make `event` faust's current event, so table reads and writes go to its partition."""
@@ -64,6 +79,12 @@ class Pipeline:
             broker_heartbeat_interval=min(1.0, settings.session_timeout / 3),
             broker_rebalance_timeout=max(2.0, settings.session_timeout),
             consumer_auto_offset_reset="earliest",
+            # deeper buffers so a batch of `batch_size` events is there when the agent asks
+            stream_buffer_maxsize=max(4096, 4 * settings.batch_size),
+            broker_max_poll_records=settings.batch_size,
+            # a batch's outputs go out in a few large requests, not one small request each
+            producer_max_batch_size=512 * 1024,
+            producer_linger=0.005,
             # every value is msgspec JSON made by the agents; faust moves bytes
             key_serializer="raw",
             value_serializer="raw",
@@ -113,48 +134,50 @@ class Pipeline:
         async for events in stream.take_events(self.settings.batch_size, within=self.settings.batch_window):
             groups: dict[int, list] = {}
             anchors: dict[int, object] = {}
+            outbox = Outbox()
             for event in events:
                 message = event.message
                 p = message.partition
                 self._positions[(message.topic, p)] = message.offset
                 if message.topic == inbound:
-                    command = await self._route_inbound(event)
+                    commands = [self._route_inbound(event, outbox)]
                 else:
-                    try:
-                        command = decode_address_command(event.value)
-                    except msgspec.ValidationError as exc:
-                        await self._dead_letter(event, f"not an address command: {exc}")
-                        command = None
-                if command is not None:
-                    groups.setdefault(p, []).append(command)
+                    commands = []
+                    for line in event.value.split(b"\n"):
+                        try:
+                            commands.append(decode_address_command(line))
+                        except msgspec.DecodeError as exc:
+                            self._dead_letter(event, f"not an address command: {exc}", line)
+                commands = [c for c in commands if c is not None]
+                if commands:
+                    groups.setdefault(p, []).extend(commands)
                     anchors[p] = event
             for p, commands in groups.items():
                 with partition_context(anchors[p]):
-                    await self._address_batch(p, commands)
+                    self._address_batch(p, commands, outbox)
+            await self._send(outbox)
 
-    async def _route_inbound(self, event):
+    def _route_inbound(self, event, outbox: Outbox):
         """Decode and normalise an inbound event; returns it if this partition owns it,
         else forwards it to the partition that does."""
         try:
             command = normalise_event(decode_event(event.value), self.normalise)
         except InvalidEvent as exc:
-            await self._dead_letter(event, str(exc))
+            self._dead_letter(event, str(exc))
             return None
         kind = type(command)
         if kind is Tick:
             return command
         if kind is Contact:
-            await self.contact_commands.send(key=command.contact_id.encode(), value=encode_event(command),
-                                             partition=self.partition(command.contact_id))
+            outbox.add(self.contact_commands, self.partition(command.contact_id), encode_event(command))
             return None
-        key = f"{command.channel}:{command.address}"
-        owner = self.partition(key)
+        owner = self.partition(f"{command.channel}:{command.address}")
         if owner != event.message.partition:
-            await self.address_commands.send(key=key.encode(), value=encode_event(command), partition=owner)
+            outbox.add(self.address_commands, owner, encode_event(command))
             return None
         return command
 
-    async def _address_batch(self, p: int, commands: list) -> None:
+    def _address_batch(self, p: int, commands: list, outbox: Outbox) -> None:
         table = self.addresses
         deadlines = self._deadlines.get(p)
         if deadlines is None:
@@ -180,12 +203,11 @@ class Pipeline:
         if result.clock is not None and result.clock != clock:
             self.clocks[clock_key] = encode(result.clock)
         for record in result.suppressions:
-            await self.suppressions.send(key=f"{record.channel}:{record.address}".encode(), value=encode(record))
+            self.suppressions.send_soon(key=f"{record.channel}:{record.address}".encode(), value=encode(record))
         for contact_id, command in result.contact_commands:
-            await self.contact_commands.send(key=contact_id.encode(), value=encode(command),
-                                             partition=self.partition(contact_id))
+            outbox.add(self.contact_commands, self.partition(contact_id), encode(command))
         for line in result.applied:
-            await self.applied.send(value=line, partition=p)
+            outbox.add(self.applied, p, line)
         metrics.count_address_batch(result.counters)
 
     # -- the contact agent -------------------------------------------------------------------
@@ -194,21 +216,24 @@ class Pipeline:
         async for events in stream.take_events(self.settings.batch_size, within=self.settings.batch_window):
             groups: dict[int, list] = {}
             anchors: dict[int, object] = {}
+            outbox = Outbox()
             for event in events:
                 message = event.message
                 self._positions[(message.topic, message.partition)] = message.offset
-                try:
-                    command = decode_contact_command(event.value)
-                except msgspec.ValidationError as exc:
-                    await self._dead_letter(event, f"not a contact command: {exc}")
-                    continue
-                groups.setdefault(message.partition, []).append(command)
-                anchors[message.partition] = event
+                for line in event.value.split(b"\n"):
+                    try:
+                        command = decode_contact_command(line)
+                    except msgspec.DecodeError as exc:
+                        self._dead_letter(event, f"not a contact command: {exc}", line)
+                        continue
+                    groups.setdefault(message.partition, []).append(command)
+                    anchors[message.partition] = event
             for p, commands in groups.items():
                 with partition_context(anchors[p]):
-                    await self._contact_batch(p, commands)
+                    self._contact_batch(p, commands, outbox)
+            await self._send(outbox)
 
-    async def _contact_batch(self, p: int, commands: list) -> None:
+    def _contact_batch(self, p: int, commands: list, outbox: Outbox) -> None:
         table = self.contacts
 
         def load(contact_id: str) -> ContactEntry | None:
@@ -222,23 +247,26 @@ class Pipeline:
         for contact_id, entry in result.entries.items():
             table[contact_id.encode()] = encode(entry)
         for card in result.cards:
-            await self.contact_status.send(key=card.contact_id.encode(), value=encode(card))
+            self.contact_status.send_soon(key=card.contact_id.encode(), value=encode(card))
         for link in result.links:
-            key = f"{link.channel}:{link.address}"
-            await self.address_commands.send(key=key.encode(), value=encode(link), partition=self.partition(key))
+            outbox.add(self.address_commands, self.partition(f"{link.channel}:{link.address}"), encode(link))
         for line in result.applied:
-            await self.applied.send(value=line, partition=p)
+            outbox.add(self.applied, p, line)
         metrics.CONTACT_CHANGES.inc(len(result.cards))
 
     # -- the rest ----------------------------------------------------------------------------
 
-    async def _dead_letter(self, event, reason: str) -> None:
+    async def _send(self, outbox: Outbox) -> None:
+        for topic, partition, value in outbox.records():
+            await topic.send(value=value, partition=partition)
+
+    def _dead_letter(self, event, reason: str, value: bytes | None = None) -> None:
         message = event.message
         log.warning("dead letter from %s[%d]@%d: %s", message.topic, message.partition, message.offset, reason)
         metrics.REJECTED.inc()
-        await self.dead_letters.send(
+        self.dead_letters.send_soon(
             key=message.key,
-            value=event.value if isinstance(event.value, bytes) else bytes(event.value or b""),
+            value=value if value is not None else bytes(event.value or b""),
             headers={"reason": reason.encode(), "source": f"{message.topic}/{message.partition}/{message.offset}".encode()},
         )
 
