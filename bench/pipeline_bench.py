@@ -78,10 +78,11 @@ def measure_pipeline(broker: EmbeddedBroker, topics: Topics, partitions: int, ex
     return expected / (last - first)
 
 
-def measure_naive(broker: EmbeddedBroker, topic: str, partitions: int, expected: int, workdir: Path) -> float:
+def measure_naive(broker: EmbeddedBroker, topic: str, partitions: int, expected: int, workdir: Path,
+                  mode: str = "table") -> float:
     env = dict(os.environ, BROKER=broker.bootstrap, TOPIC=topic, PARTITIONS=str(partitions), EXPECTED=str(expected),
-               APP_ID="naive-baseline", DATADIR=str(workdir / "naive-state"))
-    log = workdir / "naive.log"
+               APP_ID=f"naive-{mode}", DATADIR=str(workdir / f"naive-{mode}-state"), MODE=mode)
+    log = workdir / f"naive-{mode}.log"
     process = subprocess.Popen([sys.executable, "-m", "bench.naive_agent"], cwd=ROOT, env=env,
                                stdout=open(log, "wb"), stderr=subprocess.STDOUT)
     marks: dict[str, float] = {}
@@ -117,6 +118,8 @@ def main() -> None:
         published, _ = asyncio.run(publish_lines(lines, broker.bootstrap, settings.topics.inbound, args.partitions))
         print(f"pre-loaded {published:,} delivery events over {args.addresses:,} addresses in "
               f"{time.perf_counter() - t:.1f}s ({args.partitions} partitions, embedded broker)")
+        empty = measure_naive(broker, settings.topics.inbound, args.partitions, len(lines), workdir, "empty")
+        print(f"faust alone, batches to an agent doing nothing: {empty:>9,.0f} events/s   (the ceiling on this machine)")
         naive = measure_naive(broker, settings.topics.inbound, args.partitions, len(lines), workdir)
         print(f"naive faust agent, one table update per event : {naive:>9,.0f} events/s")
         pipeline = measure_pipeline(broker, settings.topics, args.partitions, len(lines), workdir)
