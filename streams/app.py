@@ -9,8 +9,10 @@ them on that partition.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import weakref
+from collections.abc import Callable
 from contextlib import contextmanager
 from datetime import datetime, timezone
 
@@ -38,18 +40,24 @@ _decode_clock = msgspec.json.Decoder(datetime).decode
 
 
 class Outbox:
-    """Records for the internal topics, gathered over a batch: one record per destination
-    partition, its commands as JSON lines, instead of one record per command."""
+    """A batch's outputs. For internal topics, one record per destination partition with its
+    commands as JSON lines, instead of one record per command; keyed outputs one by one."""
 
     def __init__(self) -> None:
         self._lines: dict[tuple[object, int], list[bytes]] = {}
+        self._keyed: list[tuple[object, bytes, bytes]] = []
 
     def add(self, topic, partition: int, line: bytes) -> None:
         self._lines.setdefault((topic, partition), []).append(line)
 
+    def add_keyed(self, topic, key: bytes, value: bytes) -> None:
+        self._keyed.append((topic, key, value))
+
     def records(self):
+        for topic, key, value in self._keyed:
+            yield topic, key, None, value
         for (topic, partition), lines in self._lines.items():
-            yield topic, partition, b"\n".join(lines)
+            yield topic, None, partition, b"\n".join(lines)
 
 
 @contextmanager
@@ -152,10 +160,11 @@ class Pipeline:
                 if commands:
                     groups.setdefault(p, []).extend(commands)
                     anchors[p] = event
+            writes = []
             for p, commands in groups.items():
                 with partition_context(anchors[p]):
-                    self._address_batch(p, commands, outbox)
-            await self._send(outbox)
+                    writes.append((anchors[p], self._address_batch(p, commands, outbox)))
+            await self._commit(outbox, writes)
 
     def _route_inbound(self, event, outbox: Outbox):
         """Decode and normalise an inbound event; returns it if this partition owns it,
@@ -177,7 +186,9 @@ class Pipeline:
             return None
         return command
 
-    def _address_batch(self, p: int, commands: list, outbox: Outbox) -> None:
+    def _address_batch(self, p: int, commands: list, outbox: Outbox) -> Callable[[], None]:
+        """Fold one partition's commands; their outputs go to the outbox, and the returned
+        function writes the new state (called once the outputs are acknowledged)."""
         table = self.addresses
         deadlines = self._deadlines.get(p)
         if deadlines is None:
@@ -198,17 +209,21 @@ class Pipeline:
         for command in commands:
             batch.apply(command)
         result = batch.finish()
-        for key, entry in result.entries.items():
-            table[key.encode()] = encode(entry)
-        if result.clock is not None and result.clock != clock:
-            self.clocks[clock_key] = encode(result.clock)
         for record in result.suppressions:
-            self.suppressions.send_soon(key=f"{record.channel}:{record.address}".encode(), value=encode(record))
+            outbox.add_keyed(self.suppressions, f"{record.channel}:{record.address}".encode(), encode(record))
         for contact_id, command in result.contact_commands:
             outbox.add(self.contact_commands, self.partition(contact_id), encode(command))
         for line in result.applied:
             outbox.add(self.applied, p, line)
         metrics.count_address_batch(result.counters)
+
+        def write() -> None:
+            for key, entry in result.entries.items():
+                table[key.encode()] = encode(entry)
+            if result.clock is not None and result.clock != clock:
+                self.clocks[clock_key] = encode(result.clock)
+
+        return write
 
     # -- the contact agent -------------------------------------------------------------------
 
@@ -228,12 +243,13 @@ class Pipeline:
                         continue
                     groups.setdefault(message.partition, []).append(command)
                     anchors[message.partition] = event
+            writes = []
             for p, commands in groups.items():
                 with partition_context(anchors[p]):
-                    self._contact_batch(p, commands, outbox)
-            await self._send(outbox)
+                    writes.append((anchors[p], self._contact_batch(p, commands, outbox)))
+            await self._commit(outbox, writes)
 
-    def _contact_batch(self, p: int, commands: list, outbox: Outbox) -> None:
+    def _contact_batch(self, p: int, commands: list, outbox: Outbox) -> Callable[[], None]:
         table = self.contacts
 
         def load(contact_id: str) -> ContactEntry | None:
@@ -244,21 +260,33 @@ class Pipeline:
         for command in commands:
             batch.apply(command)
         result = batch.finish()
-        for contact_id, entry in result.entries.items():
-            table[contact_id.encode()] = encode(entry)
         for card in result.cards:
-            self.contact_status.send_soon(key=card.contact_id.encode(), value=encode(card))
+            outbox.add_keyed(self.contact_status, card.contact_id.encode(), encode(card))
         for link in result.links:
             outbox.add(self.address_commands, self.partition(f"{link.channel}:{link.address}"), encode(link))
         for line in result.applied:
             outbox.add(self.applied, p, line)
         metrics.CONTACT_CHANGES.inc(len(result.cards))
 
+        def write() -> None:
+            for contact_id, entry in result.entries.items():
+                table[contact_id.encode()] = encode(entry)
+
+        return write
+
     # -- the rest ----------------------------------------------------------------------------
 
-    async def _send(self, outbox: Outbox) -> None:
-        for topic, partition, value in outbox.records():
-            await topic.send(value=value, partition=partition)
+    async def _commit(self, outbox: Outbox, writes: list) -> None:
+        """Send a batch's outputs and wait until the broker has them, then write its state.
+        A crash in between leaves the state unwritten and the input uncommitted: the batch
+        is processed again and its outputs sent again, which their consumers take as the
+        same records (keyed, or deduplicated by event id)."""
+        acks = [await topic.send(key=key, value=value, partition=partition)
+                for topic, key, partition, value in outbox.records()]
+        await asyncio.gather(*acks)
+        for anchor, write in writes:
+            with partition_context(anchor):
+                write()
 
     def _dead_letter(self, event, reason: str, value: bytes | None = None) -> None:
         message = event.message
