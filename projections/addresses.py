@@ -78,6 +78,7 @@ class AddressOutcome(msgspec.Struct):
     reasons_changed: bool = False
     message_id: str | None = None  # the message the event reported on
     deadline: datetime | None = None  # a deadline newly set for that message
+    new_contact: str | None = None  # a contact id the message's reports carry for the first time
 
     def suppression(self, address: AddressState) -> AddressRecord | None:
         """The record to publish on the suppression topic, if this change is one to publish:
@@ -165,10 +166,10 @@ def apply_delivery(a: AddressState, ev: Delivery, policy: Policy) -> AddressOutc
     apply_report(message, status, at, ev.bounce_reason, ev.bounce_code)
     if ev.sendout_id is not None and message.sendout_id is None:
         message.sendout_id = ev.sendout_id
+    outcome = AddressOutcome(message_id=message_id)
     if ev.contact_id is not None and ev.contact_id not in message.contacts:
         message.contacts.append(ev.contact_id)
-
-    outcome = AddressOutcome(message_id=message_id)
+        outcome.new_contact = ev.contact_id
     if status == "deferred":
         if schedule(message, at + policy.deferral_timeout):
             outcome.deadline = message.deadline

@@ -25,6 +25,8 @@ class Ledger:
         self.policy = policy or Policy()
         self.addresses: dict[str, AddressState] = {}
         self.contacts: dict[str, ContactState] = {}
+        # contact id -> (address key, message id) of the messages whose reports carried it
+        self._contact_messages: dict[str, list[tuple[str, str]]] = {}
         self.clock: datetime | None = None
         # event id -> the key it was applied to; ids reused for other keys go to _seen_elsewhere
         self._seen: dict[str, str] = {}
@@ -58,9 +60,11 @@ class Ledger:
             outcome = apply_delivery(address, event, self.policy)
             if outcome.deadline is not None:
                 self.deadlines.push(outcome.deadline, key, outcome.message_id)
+            if outcome.new_contact is not None:
+                self._contact_messages.setdefault(outcome.new_contact, []).append((key, event.message_id))
         else:
             outcome = apply_address_event(address, event, self.policy)
-        # a contact is seen when any event carries its id; its messages are found at render time
+        # a contact is seen when any event carries its id
         contact_id = getattr(event, "contact_id", None)
         if contact_id is not None and contact_id not in self.contacts:
             self.contacts[contact_id] = ContactState()
@@ -113,26 +117,21 @@ class Ledger:
         """Every address record by key, in output order (channel, address)."""
         return {key: self.addresses[key].record() for key in sorted(self.addresses, key=_key_order)}
 
-    def _messages_by_contact(self, only: str | None = None) -> dict[str, list[MessageRecord]]:
-        index: dict[str, list[MessageRecord]] = {}
-        for address in self.addresses.values():
-            channel, value = address.channel, address.address
-            for message_id, message in address.messages.items():
-                for contact_id in message.contacts:
-                    if only is None or contact_id == only:
-                        index.setdefault(contact_id, []).append(message.record(message_id, channel, value))
-        return index
+    def _messages_of(self, contact_id: str) -> list[MessageRecord]:
+        records = []
+        for key, message_id in self._contact_messages.get(contact_id, ()):
+            address = self.addresses[key]
+            records.append(address.messages[message_id].record(message_id, address.channel, address.address))
+        return records
 
     def contact_record(self, contact_id: str) -> ContactRecord:
-        messages = self._messages_by_contact(contact_id).get(contact_id, [])
-        return render_contact(contact_id, self.contacts[contact_id], self._address_record, messages)
+        return render_contact(contact_id, self.contacts[contact_id], self._address_record, self._messages_of(contact_id))
 
     def contact_records(self, address_records: dict[str, AddressRecord] | None = None) -> list[ContactRecord]:
         """All contact records; `address_records` (by key) saves rendering them again."""
-        index = self._messages_by_contact()
         record = address_records.get if address_records is not None else self._address_record
         return [
-            render_contact(contact_id, self.contacts[contact_id], record, index.get(contact_id, []))
+            render_contact(contact_id, self.contacts[contact_id], record, self._messages_of(contact_id))
             for contact_id in sorted(self.contacts)
         ]
 

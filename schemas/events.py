@@ -15,6 +15,7 @@ MAX_EVENT_BYTES = 64 * 1024
 
 Timestamp = Annotated[datetime, msgspec.Meta(tz=True)]
 Id = Annotated[str, msgspec.Meta(min_length=1)]
+OptionalId = Annotated[str, msgspec.Meta(min_length=1)] | None
 Channel = Literal["email", "sms"]
 
 EMAIL_REPORT_STATUSES = frozenset(
@@ -49,26 +50,26 @@ class Delivery(msgspec.Struct, tag_field="type", tag="delivery"):
     address: str
     message_id: Id
     status: ReportStatus
-    sendout_id: str | None = None
-    contact_id: str | None = None
+    sendout_id: OptionalId = None
+    contact_id: OptionalId = None
     bounce_reason: str | None = None
     bounce_code: str | None = None
 
 
-class Unsubscribe(msgspec.Struct, tag_field="type", tag="unsubscribe"):
+class _Subscription(msgspec.Struct, tag_field="type"):
     event_id: Id
     occurred_at: Timestamp
     channel: Channel
     address: str
-    contact_id: str | None = None
+    contact_id: OptionalId = None
 
 
-class Resubscribe(msgspec.Struct, tag_field="type", tag="resubscribe"):
-    event_id: Id
-    occurred_at: Timestamp
-    channel: Channel
-    address: str
-    contact_id: str | None = None
+class Unsubscribe(_Subscription, tag="unsubscribe"):
+    pass
+
+
+class Resubscribe(_Subscription, tag="resubscribe"):
+    pass
 
 
 class Unblock(msgspec.Struct, tag_field="type", tag="unblock"):

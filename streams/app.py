@@ -137,34 +137,48 @@ class Pipeline:
 
     # -- the address agent -------------------------------------------------------------------
 
-    async def _address_agent(self, stream):
-        inbound = self.settings.topics.inbound
+    async def _run_batches(self, stream, commands_of, process) -> None:
+        """The loop both agents share: take a batch, decode it into commands grouped by
+        partition, fold each group, then send the outputs and write the state."""
         async for events in stream.take_events(self.settings.batch_size, within=self.settings.batch_window):
             groups: dict[int, list] = {}
             anchors: dict[int, object] = {}
             outbox = Outbox()
             for event in events:
                 message = event.message
-                p = message.partition
-                self._positions[(message.topic, p)] = message.offset
-                if message.topic == inbound:
-                    commands = [self._route_inbound(event, outbox)]
-                else:
-                    commands = []
-                    for line in event.value.split(b"\n"):
-                        try:
-                            commands.append(decode_address_command(line))
-                        except msgspec.DecodeError as exc:
-                            self._dead_letter(event, f"not an address command: {exc}", line)
-                commands = [c for c in commands if c is not None]
+                self._positions[(message.topic, message.partition)] = message.offset
+                commands = commands_of(event, outbox)
                 if commands:
-                    groups.setdefault(p, []).extend(commands)
-                    anchors[p] = event
+                    groups.setdefault(message.partition, []).extend(commands)
+                    anchors[message.partition] = event
             writes = []
             for p, commands in groups.items():
                 with partition_context(anchors[p]):
-                    writes.append((anchors[p], self._address_batch(p, commands, outbox)))
+                    writes.append((anchors[p], process(p, commands, outbox)))
             await self._commit(outbox, writes)
+
+    def _decode_lines(self, event, decode, what: str) -> list:
+        """The commands of an internal record (JSON lines); a bad line is dead-lettered."""
+        commands = []
+        for line in event.value.split(b"\n"):
+            try:
+                commands.append(decode(line))
+            except msgspec.DecodeError as exc:
+                self._dead_letter(event, f"not {what}: {exc}", line)
+        return commands
+
+    # -- the address agent -------------------------------------------------------------------
+
+    async def _address_agent(self, stream):
+        inbound = self.settings.topics.inbound
+
+        def commands_of(event, outbox: Outbox) -> list:
+            if event.message.topic == inbound:
+                command = self._route_inbound(event, outbox)
+                return [command] if command is not None else []
+            return self._decode_lines(event, decode_address_command, "an address command")
+
+        await self._run_batches(stream, commands_of, self._address_batch)
 
     def _route_inbound(self, event, outbox: Outbox):
         """Decode and normalise an inbound event; returns it if this partition owns it,
@@ -228,26 +242,10 @@ class Pipeline:
     # -- the contact agent -------------------------------------------------------------------
 
     async def _contact_agent(self, stream):
-        async for events in stream.take_events(self.settings.batch_size, within=self.settings.batch_window):
-            groups: dict[int, list] = {}
-            anchors: dict[int, object] = {}
-            outbox = Outbox()
-            for event in events:
-                message = event.message
-                self._positions[(message.topic, message.partition)] = message.offset
-                for line in event.value.split(b"\n"):
-                    try:
-                        command = decode_contact_command(line)
-                    except msgspec.DecodeError as exc:
-                        self._dead_letter(event, f"not a contact command: {exc}", line)
-                        continue
-                    groups.setdefault(message.partition, []).append(command)
-                    anchors[message.partition] = event
-            writes = []
-            for p, commands in groups.items():
-                with partition_context(anchors[p]):
-                    writes.append((anchors[p], self._contact_batch(p, commands, outbox)))
-            await self._commit(outbox, writes)
+        def commands_of(event, outbox: Outbox) -> list:
+            return self._decode_lines(event, decode_contact_command, "a contact command")
+
+        await self._run_batches(stream, commands_of, self._contact_batch)
 
     def _contact_batch(self, p: int, commands: list, outbox: Outbox) -> Callable[[], None]:
         table = self.contacts

@@ -80,6 +80,7 @@ def test_offsets_are_read_as_instants():
     ({"channel": "email", "status": "undelivered"}, "$.status"),
     ({"type": "bounce"}, "$.type"),
     ({"sendout_id": 7}, "$.sendout_id"),
+    ({"contact_id": ""}, "$.contact_id"),
 ])
 def test_invalid_event_is_rejected_naming_the_field(change, field):
     with pytest.raises(InvalidEvent) as exc:
