@@ -14,6 +14,7 @@ from operator import attrgetter
 
 import msgspec
 
+from projections.normalize import split_key
 from schemas.records import AddressRecord, ContactRecord, MessageRecord
 
 
@@ -55,7 +56,7 @@ def render_contact(
     for key in contact.addresses:
         record = address_record(key)
         if record is None:
-            channel, _, value = key.partition(":")
+            channel, value = split_key(key)
             record = AddressRecord(channel, value, "active", [], 0, contact.addresses_at)
         addresses.append(record)
     return ContactRecord(contact_id=contact_id, addresses=addresses, messages=sort_messages(message_records))

@@ -13,8 +13,9 @@ from datetime import datetime
 
 from projections.addresses import AddressState, apply_address_event, apply_delivery, fire_deadline, new_address
 from projections.audit import Trail, deadline_entry, duplicate_entry, event_entry, snapshot
-from projections.deadlines import DeadlineQueue
 from projections.contacts import ContactState, render_contact, set_addresses
+from projections.deadlines import DeadlineQueue
+from projections.normalize import split_key
 from projections.policy import Policy
 from schemas.events import Contact, Delivery, Event, Tick
 from schemas.records import AddressRecord, ContactRecord, MessageRecord
@@ -32,7 +33,7 @@ class Ledger:
         self._seen: dict[str, str] = {}
         self._seen_elsewhere: set[tuple[str, str]] = set()
         self.deadlines = DeadlineQueue()
-        # address keys whose audit trail is kept (all of them with audit=True-like "*")
+        # the audit trail of the address keys asked for ("*": all of them)
         self.trail = Trail(audit) if audit is not None else None
 
     def apply(self, event: Event) -> None:
@@ -115,7 +116,7 @@ class Ledger:
 
     def address_records(self) -> dict[str, AddressRecord]:
         """Every address record by key, in output order (channel, address)."""
-        return {key: self.addresses[key].record() for key in sorted(self.addresses, key=_key_order)}
+        return {key: self.addresses[key].record() for key in sorted(self.addresses, key=split_key)}
 
     def _messages_of(self, contact_id: str) -> list[MessageRecord]:
         records = []
@@ -138,8 +139,3 @@ class Ledger:
     def _address_record(self, key: str) -> AddressRecord | None:
         address = self.addresses.get(key)
         return address.record() if address is not None else None
-
-
-def _key_order(key: str) -> tuple[str, str]:
-    channel, _, address = key.partition(":")
-    return channel, address

@@ -18,11 +18,10 @@ from datetime import datetime, timezone
 
 import faust
 import msgspec
-from faust.exceptions import SameNode
 from faust.streams import _current_event
 
 from projections.intake import normalise_event
-from projections.normalize import AddressNormalizer, InvalidAddress
+from projections.normalize import AddressNormalizer
 from schemas.events import Contact, InvalidEvent, Tick, decode_event, encode_event
 from streams import metrics
 from streams.address_partition import AddressBatch, AddressEntry, pending_deadlines
@@ -322,18 +321,10 @@ class Pipeline:
                 lag[(tp.topic, tp.partition)] = max(0, highwater - position - 1)
         return lag
 
-    def lookup_address(self, channel: str, address: str) -> tuple[str, AddressEntry | None]:
-        try:
-            normalised = self.normalise(channel, address)
-        except InvalidAddress:
-            raise
-        key = f"{channel}:{normalised}"
+    def lookup_address(self, key: str) -> AddressEntry | None:
         value = self.addresses.get(key.encode())
-        return key, _decode_address_entry(value) if value is not None else None
+        return _decode_address_entry(value) if value is not None else None
 
     def lookup_contact(self, contact_id: str) -> ContactEntry | None:
         value = self.contacts.get(contact_id.encode())
         return _decode_contact_entry(value) if value is not None else None
-
-
-__all__ = ["Pipeline", "SameNode"]

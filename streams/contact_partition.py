@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import msgspec
 
 from projections.contacts import ContactState, render_contact, set_addresses
+from projections.normalize import split_key
 from schemas.events import Contact, encode_event
 from schemas.records import AddressRecord, ContactRecord, MessageRecord
 from streams.commands import AddressUpdate, ContactSeen, Link, MessageUpdate
@@ -84,7 +85,7 @@ class ContactBatch:
             return
         added, removed = diff
         for key, linked in [(k, True) for k in added] + [(k, False) for k in removed]:
-            channel, _, address = key.partition(":")
+            channel, address = split_key(key)
             self._links.append(Link(channel, address, event.contact_id, linked))
         for key in removed:
             entry.addresses.pop(key, None)

@@ -56,7 +56,7 @@ def install_views(pipeline) -> None:
         routed = await route(web, request, pipeline.addresses, key.encode())
         if routed is not None:
             return routed
-        _, entry = pipeline.lookup_address(channel, address)
+        entry = pipeline.lookup_address(key)
         if entry is None or entry.state is None:
             return _json(web, {"error": f"no event has mentioned {key}"}, status=404)
         return _json(web, {"record": entry.state.record(), "contacts": entry.holders, "trail": entry.trail})
