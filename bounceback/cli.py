@@ -154,6 +154,9 @@ def _worker_options(f):
                      type=float, help="Seconds between wall-clock ticks; 0 switches the clock off."),
         click.option("--loglevel", default="info", show_default=True,
                      type=click.Choice(["debug", "info", "warning", "error"])),
+        click.option("--processing-guarantee", envvar="BOUNCEBACK_PROCESSING_GUARANTEE", default="at_least_once",
+                     show_default=True, type=click.Choice(["at_least_once", "exactly_once"]),
+                     help="exactly_once needs a broker with transactions (Apache Kafka, not the embedded one)."),
     ]):
         f = option(f)
     return f
@@ -176,7 +179,7 @@ def _settings(broker, partitions, topic_prefix, soft_bounce_limit=10, region="SE
 @_worker_options
 @policy_options
 def run(broker, partitions, topic_prefix, datadir, web_port, web_bind, web_host, clock_interval, loglevel,
-        soft_bounce_limit, region):
+        processing_guarantee, soft_bounce_limit, region):
     """Run the pipeline: a worker, and the embedded broker when no --broker is given.
 
     With no broker configured it starts the embedded Tansu broker (in memory: its data,
@@ -198,7 +201,10 @@ def run(broker, partitions, topic_prefix, datadir, web_port, web_bind, web_host,
         click.echo(f"embedded broker on {broker} (in memory)", err=True)
     settings = _settings(broker, partitions, topic_prefix, soft_bounce_limit, region, datadir=datadir,
                          web_port=web_port, web_bind=web_bind, web_host=web_host, clock_interval=clock_interval,
-                         tansu=embedded is not None)
+                         tansu=embedded is not None, processing_guarantee=processing_guarantee)
+    if embedded is not None and processing_guarantee == "exactly_once":
+        embedded.stop()
+        raise click.UsageError("the embedded broker has no transactions: exactly_once needs --broker")
     try:
         run_worker(settings, loglevel)
     finally:
@@ -212,7 +218,7 @@ def run(broker, partitions, topic_prefix, datadir, web_port, web_bind, web_host,
 @policy_options
 @click.option("--embedded-broker", is_flag=True, help="The broker is the embedded Tansu (applies its workarounds).")
 def worker(broker, partitions, topic_prefix, datadir, web_port, web_bind, web_host, clock_interval, loglevel,
-           soft_bounce_limit, region, embedded_broker):
+           processing_guarantee, soft_bounce_limit, region, embedded_broker):
     """Start one more worker: it joins the consumer group of the workers on the same broker
     and topics, and takes over a share of the partitions."""
     from streams.worker import run_worker
@@ -221,7 +227,7 @@ def worker(broker, partitions, topic_prefix, datadir, web_port, web_bind, web_ho
         raise click.UsageError("a worker needs --broker (or KAFKA_BOOTSTRAP): the cluster to join")
     settings = _settings(broker, partitions, topic_prefix, soft_bounce_limit, region, datadir=datadir,
                          web_port=web_port, web_bind=web_bind, web_host=web_host, clock_interval=clock_interval,
-                         tansu=embedded_broker)
+                         tansu=embedded_broker, processing_guarantee=processing_guarantee)
     run_worker(settings, loglevel)
 
 
