@@ -307,18 +307,31 @@ class Pipeline:
         self._deadlines.clear()
 
     def consumer_lag(self) -> dict[tuple[str, int], int]:
-        """Records not yet processed, per partition of the agents' source topics held here."""
+        """Records not yet read, per partition of the agents' source topics held here: the
+        high watermark less the consumer's position (the offset after the last record
+        processed, or the fetch position where that is further on, as it is past the
+        marker that ends a transaction)."""
         names = self.settings.topics
         sources = {names.inbound, names.address_commands, names.contact_commands}
-        lag = {}
         consumer = self.app.consumer
+        try:
+            # aiokafka's fetch position, read from its subscription state: faust runs that
+            # consumer in a thread of its own, so its coroutine `position()` is not ours to await
+            assignment = consumer._thread._ensure_consumer()._subscription.subscription.assignment
+        except Exception:
+            assignment = None
+        lag = {}
         for tp in consumer.assignment():
             if tp.topic not in sources:
                 continue
             highwater = consumer.highwater(tp)
-            if highwater is not None:
-                position = self._positions.get((tp.topic, tp.partition), -1)
-                lag[(tp.topic, tp.partition)] = max(0, highwater - position - 1)
+            if highwater is None:
+                continue
+            position = self._positions.get((tp.topic, tp.partition), -1) + 1
+            state = assignment.state_value(tp) if assignment is not None else None
+            if state is not None and state.has_valid_position:
+                position = max(position, state.position)
+            lag[(tp.topic, tp.partition)] = max(0, highwater - position)
         return lag
 
     def lookup_address(self, key: str) -> AddressEntry | None:
