@@ -64,10 +64,12 @@ async def publish_lines(
 
 
 async def read_topic(bootstrap: str, topic: str) -> dict[int, list[tuple[bytes | None, bytes | None, list]]]:
-    """Every record of every partition, from the beginning to the end as of the first fetch.
-    The end is the high watermark of the fetch responses, which every broker reports
-    right (the embedded one's ListOffsets does not)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest")
+    """Every committed record of every partition, from the beginning to the end as of the
+    first fetch. The end is the last stable offset of the fetch responses, which every
+    broker reports right (the embedded one's ListOffsets does not); records of aborted
+    transactions are skipped."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest",
+                                isolation_level="read_committed")
     await consumer.start()
     try:
         partitions = consumer.partitions_for_topic(topic)
@@ -83,8 +85,8 @@ async def read_topic(bootstrap: str, topic: str) -> dict[int, list[tuple[bytes |
         while pending:
             batch = await consumer.getmany(*pending, timeout_ms=1000)
             for tp in list(pending):
-                if tp not in ends and consumer.highwater(tp) is not None:
-                    ends[tp] = consumer.highwater(tp)
+                if tp not in ends and consumer.last_stable_offset(tp) is not None:
+                    ends[tp] = consumer.last_stable_offset(tp)
                 for m in batch.get(tp, []):
                     if m.offset < ends.get(tp, m.offset + 1):
                         records[tp.partition].append((m.key, m.value, list(m.headers or [])))

@@ -44,6 +44,8 @@ class LocalWorker:
         if self.embedded:
             cmd.append("--embedded-broker")
         env = dict(os.environ, BOUNCEBACK_SESSION_TIMEOUT=str(session_timeout))
+        if self.embedded:  # no transactions on the embedded broker
+            env["BOUNCEBACK_PROCESSING_GUARANTEE"] = "at_least_once"
         self.process = subprocess.Popen(cmd, env=env, stdout=open(self.log_path, "ab"), stderr=subprocess.STDOUT,
                                         start_new_session=True)
         return self

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import signal
 import subprocess
@@ -69,6 +70,10 @@ class Cluster:
         wait_ready(self.workers, self.topic("events"), self.partitions)
 
     def wait_idle(self, quiet: float = 3.0) -> None:
+        if os.environ.get("BOUNCEBACK_PROCESSING_GUARANTEE") == "exactly_once":
+            # outputs become visible to the next agent only when faust commits its
+            # transaction (every 2.8 s): quiet must outlast a commit or two
+            quiet = max(quiet, 7.0)
         wait_idle(self.workers, self._ends, quiet=quiet)
 
     def _ends(self) -> tuple:
