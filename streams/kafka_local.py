@@ -10,13 +10,11 @@ import base64
 import os
 import shutil
 import signal
-import socket
 import subprocess
-import time
 import uuid
 from pathlib import Path
 
-from streams.tansu import free_port
+from streams.tansu import free_port, wait_listening
 
 KAFKA_DIR = Path(__file__).resolve().parent.parent / "kafka"
 CACHE = Path(os.environ.get("BOUNCEBACK_KAFKA_CACHE", Path.home() / ".cache" / "bounceback" / "kafka"))
@@ -81,17 +79,12 @@ class LocalKafka:
         log = open(self.workdir / "stdout.log", "ab")
         self.process = subprocess.Popen(self._java("kafka.Kafka", str(config)), stdout=log, stderr=subprocess.STDOUT,
                                         start_new_session=True)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"kafka exited with {self.process.returncode}; see {self.workdir}/server.log")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                return self
-            except OSError:
-                time.sleep(0.5)
-        self.stop()
-        raise TimeoutError(f"kafka did not listen on {self.bootstrap} within {timeout}s")
+        try:
+            wait_listening(self.process, self.port, timeout, f"kafka (logs in {self.workdir})")
+        except Exception:
+            self.stop()
+            raise
+        return self
 
     def stop(self) -> None:
         process, self.process = self.process, None
