@@ -65,8 +65,10 @@ def replay(events: str, out_dir: str, as_of, soft_bounce_limit: int, region: str
     from rich.progress import Progress
 
     try:
-        total = None if events == "-" else _file_lines_hint(events)
-        with Progress(transient=True, disable=not sys.stderr.isatty()) as progress:
+        shown = sys.stderr.isatty()
+        # counting the lines reads the file once more: only worth it when a bar is shown
+        total = _file_lines_hint(events) if shown and events != "-" else None
+        with Progress(transient=True, disable=not shown) as progress:
             task = progress.add_task("replaying", total=total)
             result = fold_log(read_lines(events), _policy(soft_bounce_limit, region), as_of,
                               on_progress=lambda n: progress.update(task, completed=n))
@@ -266,9 +268,10 @@ def publish(events, broker, partitions, topic_prefix, region):
     if broker is None:
         raise click.UsageError("publish needs --broker (or KAFKA_BOOTSTRAP)")
     settings = _settings(broker, partitions, topic_prefix, region=region)
-    total = _file_lines_hint(events)
+    shown = sys.stderr.isatty()
+    total = _file_lines_hint(events) if shown else None
     asyncio.run(ensure_topics(settings))
-    with Progress(transient=True) as progress:
+    with Progress(transient=True, disable=not shown) as progress:
         task = progress.add_task(f"publishing {events}", total=total)
         with open(events, "rb") as lines:
             published, rejected = asyncio.run(publish_lines(

@@ -13,7 +13,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from streams.tansu import free_port
+from streams.processes import free_port, stop
 
 
 class LocalWorker:
@@ -76,14 +76,7 @@ class LocalWorker:
                    if line.startswith("bounceback_consumer_lag{"))
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
-        if not self.running:
-            return
-        os.killpg(self.process.pid, sig)
-        try:
-            self.process.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
+        stop(self.process, sig)
 
     def log_tail(self, lines: int = 40) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])

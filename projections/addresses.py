@@ -17,7 +17,7 @@ import msgspec
 
 from projections.messages import MessageState, apply_report, schedule
 from projections.policy import Policy
-from projections.statuses import DELIVERIES, SOFT_BOUNCES, address_state
+from projections.statuses import DEFERRAL_EXPIRED_CODE, DELIVERIES, SOFT_BOUNCES, address_state
 from schemas.events import BounceList, Delivery, Resubscribe, Unblock, Unsubscribe
 from schemas.records import AddressRecord
 
@@ -80,12 +80,13 @@ class AddressOutcome(msgspec.Struct):
     deadline: datetime | None = None  # a deadline newly set for that message
     new_contact: str | None = None  # a contact id the message's reports carry for the first time
 
-    def suppression(self, address: AddressState) -> AddressRecord | None:
-        """The record to publish on the suppression topic, if this change is one to publish:
-        every change of a suppressed address, and the change that lifts a suppression."""
-        if self.changed and (address.reasons or self.reasons_changed):
-            return address.record()
-        return None
+
+def is_suppression_change(before: AddressRecord | None, after: AddressRecord) -> bool:
+    """Whether the suppression topic gets `after`: every change of a suppressed address,
+    and the change that lifts a suppression."""
+    if after == before:
+        return False
+    return bool(after.reasons) or after.reasons != (before.reasons if before is not None else [])
 
 
 def new_address(channel: str, address: str, at: datetime) -> AddressState:
@@ -197,7 +198,7 @@ def fire_deadline(a: AddressState, message_id: str, due: datetime, policy: Polic
         return None
     if a.channel == "email":
         hours = int(policy.deferral_timeout.total_seconds() // 3600)
-        apply_report(message, "soft_bounce", due, f"deferred for {hours} hours", "4.4.7")
+        apply_report(message, "soft_bounce", due, f"deferred for {hours} hours", DEFERRAL_EXPIRED_CODE)
     else:
         apply_report(message, "validity_expired", due)
     outcome = AddressOutcome(message_id=message_id)

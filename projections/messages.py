@@ -44,10 +44,6 @@ class MessageState(msgspec.Struct, omit_defaults=True, gc=False):
         return final
 
     @property
-    def label(self) -> str:
-        return LABELS[self.status]
-
-    @property
     def updated_at(self) -> datetime:
         final = self.final
         if final is None:
@@ -55,10 +51,6 @@ class MessageState(msgspec.Struct, omit_defaults=True, gc=False):
         if final in ("delivered", "opened") and self.opened_at is not None:
             return self.opened_at
         return self.final_at
-
-    @property
-    def is_final(self) -> bool:
-        return self.final is not None
 
     def record(self, message_id: str, channel: str, address: str) -> MessageRecord:
         status = self.status

@@ -41,9 +41,8 @@ SOFT_BOUNCES = {
 PENDING_RANK = {"unknown": 0, "deferred": 1}
 
 BLOCKING_REASONS = frozenset(("hard_bounce", "soft_bounce_limit", "bounce_list"))
-OPT_OUT_REASONS = frozenset(("unsubscribed", "complaint"))
 
-DEFERRAL_EXPIRED_REASON = "deferred for 72 hours"
+# RFC 3463 "delivery time expired": the code a deferral gets when its deadline passes
 DEFERRAL_EXPIRED_CODE = "4.4.7"
 
 

@@ -15,7 +15,13 @@ from datetime import datetime
 
 import msgspec
 
-from projections.addresses import AddressState, apply_address_event, fire_deadline, new_address
+from projections.addresses import (
+    AddressState,
+    apply_address_event,
+    fire_deadline,
+    is_suppression_change,
+    new_address,
+)
 from projections.audit import TrailEntry, deadline_entry, duplicate_entry, event_entry, snapshot
 from projections.deadlines import DeadlineQueue
 from projections.policy import Policy
@@ -157,8 +163,7 @@ class AddressBatch:
             record = entry.state.record() if entry.state is not None else None
             before = self._records_before[key]
             if record is not None and record != before:
-                reasons_before = before.reasons if before is not None else []
-                if record.reasons or record.reasons != reasons_before:
+                if is_suppression_change(before, record):
                     suppressions.append(record)
                 for contact_id in entry.holders:
                     updates[(contact_id, key)] = AddressUpdate(contact_id, key, record)

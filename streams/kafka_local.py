@@ -9,12 +9,11 @@ from __future__ import annotations
 import base64
 import os
 import shutil
-import signal
 import subprocess
 import uuid
 from pathlib import Path
 
-from streams.tansu import free_port, wait_listening
+from streams.processes import free_port, start_listening, stop
 
 KAFKA_DIR = Path(__file__).resolve().parent.parent / "kafka"
 CACHE = Path(os.environ.get("BOUNCEBACK_KAFKA_CACHE", Path.home() / ".cache" / "bounceback" / "kafka"))
@@ -44,7 +43,7 @@ class LocalKafka:
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def _java(self, main: str, *args: str, **popen) -> list[str]:
+    def _java(self, main: str, *args: str) -> list[str]:
         return ["java", f"-Xmx{self.heap}", f"-Xms{self.heap}", "-XX:+UseG1GC",
                 f"-Dlog4j2.configurationFile={KAFKA_DIR / 'log4j2.properties'}",
                 f"-Dkafka.logs.dir={self.workdir}", "-cp", f"{kafka_jars()}/*", main, *args]
@@ -76,23 +75,10 @@ class LocalKafka:
             cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
             subprocess.run(self._java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config)),
                            check=True, capture_output=True)
-        log = open(self.workdir / "stdout.log", "ab")
-        self.process = subprocess.Popen(self._java("kafka.Kafka", str(config)), stdout=log, stderr=subprocess.STDOUT,
-                                        start_new_session=True)
-        try:
-            wait_listening(self.process, self.port, timeout, f"kafka (logs in {self.workdir})")
-        except Exception:
-            self.stop()
-            raise
+        self.process = start_listening(self._java("kafka.Kafka", str(config)), self.port, timeout,
+                                       f"kafka (logs in {self.workdir})", open(self.workdir / "stdout.log", "ab"))
         return self
 
     def stop(self) -> None:
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(60)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        stop(process, grace=60)

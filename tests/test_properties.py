@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import msgspec
 from email_validator import validate_email
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
