@@ -102,6 +102,7 @@ class SuppressionClient:
         if self._thread is not None:
             raise RuntimeError("the client is already started")
         self._open_store()
+        self.stats = ClientStats(resumed_from=self._stored_offsets())
         self._stopping = False
         self._started_at = time.monotonic()
         self._thread = threading.Thread(target=self._thread_main, name=f"suppressions:{self.topic}", daemon=True)
@@ -287,6 +288,7 @@ class SuppressionClient:
             auto_offset_reset="none",
             max_partition_fetch_bytes=8 * 1024 * 1024, fetch_max_bytes=64 * 1024 * 1024)
         await consumer.start()
+        await asyncio.sleep(0)  # lets the consumer's own tasks begin, so a quick stop() can cancel them
         try:
             tps = await self._partitions(consumer)
             if tps is None:
@@ -299,17 +301,21 @@ class SuppressionClient:
                     batch = await consumer.getmany(timeout_ms=self.poll_ms)
                 except OffsetOutOfRangeError as exc:
                     log.warning("stored offsets out of range of %s (%s): reloading it from the beginning", self.topic, exc)
+                    self._caught_up.clear()
                     self._wipe()
                     self.stats.rebuilds += 1
+                    self.stats.resumed_from = {}
                     reached.clear()
-                    self._caught_up.clear()
                     await self._seek(consumer, tps)
                     continue
                 if batch:
                     await self._apply(consumer, batch)
                 await self._note_progress(consumer, tps, reached)
         finally:
-            await consumer.stop()
+            try:
+                await consumer.stop()
+            except asyncio.CancelledError:  # aiokafka's no-group task, cancelled before it ran
+                pass
 
     async def _partitions(self, consumer: AIOKafkaConsumer) -> list[TopicPartition] | None:
         """The topic's partitions; waits for the topic to exist (not caught up meanwhile)."""
@@ -325,7 +331,6 @@ class SuppressionClient:
 
     async def _seek(self, consumer: AIOKafkaConsumer, tps: list[TopicPartition]) -> None:
         stored = self._stored_offsets()
-        self.stats.resumed_from = {tp.partition: stored[tp.partition] for tp in tps if tp.partition in stored}
         fresh = [tp for tp in tps if tp.partition not in stored]
         for tp in tps:
             if tp.partition in stored:
