@@ -300,22 +300,32 @@ class SuppressionClient:
                 try:
                     batch = await consumer.getmany(timeout_ms=self.poll_ms)
                 except OffsetOutOfRangeError as exc:
-                    log.warning("stored offsets out of range of %s (%s): reloading it from the beginning", self.topic, exc)
-                    self._caught_up.clear()
-                    self._wipe()
-                    self.stats.rebuilds += 1
-                    self.stats.resumed_from = {}
-                    reached.clear()
-                    await self._seek(consumer, tps)
+                    await self._rebuild(consumer, tps, reached, str(exc))
                     continue
                 if batch:
                     await self._apply(consumer, batch)
-                await self._note_progress(consumer, tps, reached)
+                ahead = await self._note_progress(consumer, tps, reached)
+                if ahead:
+                    # the embedded broker answers a fetch beyond the end with no records
+                    # rather than an out-of-range error: the fetch's end tells instead
+                    await self._rebuild(consumer, tps, reached, f"stored offsets beyond the end: {ahead}")
         finally:
             try:
                 await consumer.stop()
             except asyncio.CancelledError:  # aiokafka's no-group task, cancelled before it ran
                 pass
+
+    async def _rebuild(self, consumer: AIOKafkaConsumer, tps: list[TopicPartition], reached: set[int],
+                       why: str) -> None:
+        """Stored offsets outside the topic's range: the store was built from another topic of
+        that name (recreated, or an in-memory broker restarted). Reload from the beginning."""
+        log.warning("the store of %s does not match the topic (%s): reloading it from the beginning", self.topic, why)
+        self._caught_up.clear()
+        self._wipe()
+        self.stats.rebuilds += 1
+        self.stats.resumed_from = {}
+        reached.clear()
+        await self._seek(consumer, tps)
 
     async def _partitions(self, consumer: AIOKafkaConsumer) -> list[TopicPartition] | None:
         """The topic's partitions; waits for the topic to exist (not caught up meanwhile)."""
@@ -378,10 +388,13 @@ class SuppressionClient:
             write.put(_OFFSET_KEY % tp.partition, position.to_bytes(8, "big"), self._meta_handle)
         self._db.write(write)
 
-    async def _note_progress(self, consumer: AIOKafkaConsumer, tps: list[TopicPartition], reached: set[int]) -> None:
+    async def _note_progress(self, consumer: AIOKafkaConsumer, tps: list[TopicPartition],
+                             reached: set[int]) -> dict[int, tuple[int, int]]:
         """Record each partition's end (from its latest fetch response) and our position; the
-        view is caught up once every partition has been read to the end a response gave."""
+        view is caught up once every partition has been read to the end a response gave.
+        Returns the partitions whose position lies beyond that end (position, end)."""
         progress = {}
+        ahead = {}
         for tp in tps:
             fetched = consumer.last_poll_timestamp(tp)
             end = consumer.last_stable_offset(tp)
@@ -390,6 +403,9 @@ class SuppressionClient:
             if fetched is None or end is None:
                 continue
             position = await consumer.position(tp)
+            if position > end and consumer.highwater(tp) is not None and position > consumer.highwater(tp):
+                ahead[tp.partition] = (position, end)
+                continue
             progress[tp.partition] = (fetched, end, position)
             if position >= end:
                 reached.add(tp.partition)
@@ -399,3 +415,4 @@ class SuppressionClient:
                 self.stats.caught_up_after = time.monotonic() - self._started_at
                 self._caught_up.set()
             self._changed.notify_all()
+        return ahead

@@ -190,3 +190,70 @@ def test_the_planners_control_group_events_appear_on_the_contact_cards(cluster):
     cluster.wait_idle()
     assert (cluster.workdir / "again" / "excluded.csv").read_bytes() == (cluster.workdir / "plan" / "excluded.csv").read_bytes()
     assert cluster.live_outputs()[1] == cards
+
+
+def _produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes | None]]) -> None:
+    import asyncio
+
+    from aiokafka import AIOKafkaProducer
+
+    from streams.partitioning import partition_for
+
+    async def produce():
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+        await producer.start()
+        try:
+            for key, value in records:
+                await producer.send_and_wait(topic, value=value, key=key, partition=partition_for(key.decode(), 2))
+        finally:
+            await producer.stop()
+
+    asyncio.run(produce())
+
+
+def _record(address: str, reasons: list[str]) -> tuple[bytes, bytes]:
+    return (f"email:{address}".encode(), encode({
+        "channel": "email", "address": address, "state": "blocked" if reasons else "active", "reasons": reasons,
+        "soft_bounces": 0, "updated_at": "2026-03-01T10:00:00Z"}))
+
+
+def test_malformed_records_and_tombstones_and_a_store_ahead_of_the_topic(cluster, tmp_path):
+    import asyncio
+
+    from rocksdict import Options, Rdict
+
+    from streams.admin import ensure_topics
+    from streams.settings import Settings, Topics
+
+    asyncio.run(ensure_topics(Settings(broker=cluster.bootstrap, partitions=2, topics=Topics(cluster.prefix))))
+    topic = cluster.topic("suppressions")
+    _produce(cluster.bootstrap, topic, [
+        _record("a@example.com", ["hard_bounce"]), _record("b@example.com", ["unsubscribed"]),
+        (b"email:c@example.com", b"{not json"),  # skipped, counted
+        (b"email:someone-else@example.com", _record("d@example.com", ["hard_bounce"])[1]),  # key does not match
+        (b"email:b@example.com", None),  # a tombstone lifts b
+    ])
+    client = SuppressionClient(cluster.bootstrap, tmp_path / "view", topic).start()
+    try:
+        assert client.wait_caught_up(60), client.error
+        assert [r.address for r in client.suppressions()] == ["a@example.com"]
+        assert (client.stats.records_read, client.stats.malformed, client.stats.lifted) == (5, 2, 1)
+        ends = client.positions()
+    finally:
+        client.stop()
+    # a store whose offsets lie beyond the topic's end was built from another topic of that
+    # name (an in-memory broker restarted, a topic recreated): it is reloaded, not trusted
+    options = Options(raw_mode=True)
+    db = Rdict(str(tmp_path / "view"), options, column_families={"meta": Options(raw_mode=True)})
+    db.put(b"email:ghost@example.com", _record("ghost@example.com", ["hard_bounce"])[1])
+    for partition, end in ends.items():
+        db.get_column_family("meta").put(b"offset:%d" % partition, (end + 1000).to_bytes(8, "big"))
+    db.close()
+    client = SuppressionClient(cluster.bootstrap, tmp_path / "view", topic).start()
+    try:
+        assert client.wait_caught_up(60), client.error
+        assert client.stats.rebuilds == 1
+        assert [r.address for r in client.suppressions()] == ["a@example.com"]
+        assert client.positions() == ends
+    finally:
+        client.stop()
