@@ -26,7 +26,7 @@ from pathlib import Path
 import msgspec
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import OffsetOutOfRangeError
-from rocksdict import Options, Rdict, WriteBatch
+from rocksdict import BlockBasedOptions, Cache, Options, Rdict, WriteBatch
 
 from projections.normalize import AddressNormalizer, address_key
 from projections.sendout import excluding_reasons
@@ -54,6 +54,11 @@ class Verdict(msgspec.Struct, frozen=True):
     caught_up: bool  # False: the view was still loading, the answer may be out of date
 
 
+class _Reasons(msgspec.Struct):
+    """The one field a lookup needs, decoded without the others."""
+    reasons: list[str]
+
+
 class ClientStats(msgspec.Struct):
     """Counters since start(): what this run read, not what the store holds."""
     records_read: int = 0
@@ -74,12 +79,13 @@ class SuppressionClient:
     """
 
     def __init__(self, bootstrap: str, path: str | Path, topic: str = "bounceback.suppressions", *,
-                 default_region: str = "SE", poll_ms: int = 200) -> None:
+                 default_region: str = "SE", poll_ms: int = 200, cache_mb: int = 64) -> None:
         self.bootstrap = bootstrap
         self.path = Path(path)
         self.topic = topic
         self.normalise = AddressNormalizer(default_region)
         self.poll_ms = poll_ms
+        self.cache_mb = cache_mb
         self.stats = ClientStats()
         self.error: BaseException | None = None  # what stopped the follower, if anything
         self._db: Rdict | None = None
@@ -94,6 +100,7 @@ class SuppressionClient:
         self._progress: dict[int, tuple[int, int, int]] = {}
         self._started_at = 0.0
         self._decode = msgspec.json.Decoder(AddressRecord).decode
+        self._decode_reasons = msgspec.json.Decoder(_Reasons).decode
 
     # -- life cycle -------------------------------------------------------------------------
 
@@ -213,8 +220,11 @@ class SuppressionClient:
     def reasons_of_key(self, key: str) -> list[str] | None:
         """The reasons stored for an already normalised `channel:address` key, with no check
         of the caught-up signal (the planner checks it once for a whole audience)."""
-        raw = self._store().get(key.encode())
-        return None if raw is None else self._decode(raw).reasons
+        db = self._db
+        if db is None:
+            raise NotCaughtUp("the suppression client is not started")
+        raw = db.get(key.encode())
+        return None if raw is None else self._decode_reasons(raw).reasons
 
     def suppressions(self) -> Iterator[AddressRecord]:
         """Every suppressed address in the view, in key order."""
@@ -242,6 +252,12 @@ class SuppressionClient:
         options = Options(raw_mode=True)
         options.create_if_missing(True)
         options.create_missing_column_families(True)
+        # most addresses a send-out asks about are not suppressed: a bloom filter answers
+        # those without reading a block; the cache keeps the blocks of those that are
+        table = BlockBasedOptions()
+        table.set_bloom_filter(10, False)
+        table.set_block_cache(Cache(self.cache_mb << 20))
+        options.set_block_based_table_factory(table)
         self._db = Rdict(str(self.path), options, column_families={_META: Options(raw_mode=True)})
         self._meta = self._db.get_column_family(_META)
         self._meta_handle = self._db.get_column_family_handle(_META)
