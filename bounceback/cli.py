@@ -323,5 +323,9 @@ def export_log(out_path, broker, partitions, topic_prefix):
     click.echo(f"wrote {len(lines)} events to {out_path}", err=True)
 
 
+from sendout.command import plan_sendout  # noqa: E402 - the send-out planner's own module
+
+main.add_command(plan_sendout)
+
 if __name__ == "__main__":
     main()

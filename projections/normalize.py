@@ -69,6 +69,11 @@ class AddressNormalizer:
             return hit
         raise hit
 
+    def uncached(self, channel: str, raw: str) -> str:
+        """The same answer without the memo: for values mostly seen once (an audience),
+        where filling the memo costs more than it saves."""
+        return _email(raw) if channel == "email" else self._phone(raw)
+
     def _phone(self, raw: str) -> str:
         try:
             number = phonenumbers.parse(raw, self.default_region)

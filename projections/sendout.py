@@ -1,0 +1,162 @@
+"""RULES.md §5, send-outs: which audience rows get a message, as a pure fold (no I/O).
+
+Rows are taken in audience order. Each row ends in exactly one outcome, decided in this
+order: `invalid` (no contact id, or an address that does not normalise), `suppressed`
+(the address has a reason that excludes it for the send-out's purpose), `duplicate` (an
+earlier row already took the normalised address), `control_group` (drawn), `send`.
+So the audience count is the sum of the five counts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from datetime import datetime
+
+import msgspec
+
+from projections.normalize import AddressNormalizer, InvalidAddress, address_key
+from schemas.events import Delivery, encode_event
+
+PURPOSES = ("marketing", "transactional")
+# RULES.md §4 "state": the reasons that block an address. The others (`unsubscribed`,
+# `complaint`) are the recipient's opt-out, which a transactional send-out may pass over.
+BLOCKING_REASONS = frozenset(("hard_bounce", "soft_bounce_limit", "bounce_list"))
+
+OUTCOMES = ("invalid", "suppressed", "duplicate", "control_group", "send")
+
+
+def excluding_reasons(reasons: list[str], purpose: str) -> list[str]:
+    """The reasons of an address that keep it out of a send-out of this purpose: all of them
+    for marketing, only the blocking ones for transactional."""
+    if purpose == "marketing":
+        return list(reasons)
+    if purpose == "transactional":
+        return [r for r in reasons if r in BLOCKING_REASONS]
+    raise ValueError(f"purpose must be one of {', '.join(PURPOSES)}, not {purpose!r}")
+
+
+def control_threshold(percent: float) -> int:
+    """The draw value below which a contact is in the control group (a 64-bit hash)."""
+    if not 0 <= percent <= 100:
+        raise ValueError(f"control group percent must be between 0 and 100, not {percent}")
+    return round(percent / 100 * 2**64)
+
+
+def control_draw(sendout_id: str, contact_id: str) -> int:
+    """A contact's draw for a send-out: a hash, so the same send-out id draws the same
+    contacts on every run and on every machine (no random state)."""
+    digest = hashlib.blake2b(f"{sendout_id}\x00{contact_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big")
+
+
+def in_control_group(sendout_id: str, contact_id: str, percent: float) -> bool:
+    return control_draw(sendout_id, contact_id) < control_threshold(percent)
+
+
+def message_id(sendout_id: str, contact_id: str) -> str:
+    return f"{sendout_id}:{contact_id}"
+
+
+def sendout_event(sendout_id: str, channel: str, address: str, contact_id: str, status: str,
+                  occurred_at: datetime) -> Delivery:
+    """A contract `delivery` event for a planned message. Its event id depends only on the
+    send-out, the contact and the status, so planning the same send-out again publishes
+    events the pipeline recognises as already applied."""
+    mid = message_id(sendout_id, contact_id)
+    return Delivery(event_id=f"{mid}:{status}", occurred_at=occurred_at, channel=channel, address=address,
+                    message_id=mid, status=status, sendout_id=sendout_id, contact_id=contact_id)
+
+
+class Row(msgspec.Struct, array_like=True):
+    """The outcome of one audience row. `address` is normalised unless the row is invalid;
+    `detail` is the error, the excluding reasons, or the line that took the address."""
+    line: int
+    contact_id: str
+    address: str
+    outcome: str
+    detail: str
+
+
+class Summary(msgspec.Struct):
+    sendout_id: str
+    channel: str
+    purpose: str
+    control_group_percent: float
+    audience: int = 0
+    invalid: int = 0
+    suppressed: int = 0
+    suppressed_by_reason: dict[str, int] = msgspec.field(default_factory=dict)
+    duplicate_addresses: int = 0
+    control_group: int = 0
+    to_send: int = 0
+
+
+class SendoutPlan:
+    """Folds audience rows into outcomes. `reasons_of(key)` gives the suppression reasons of
+    a `channel:address` key (an empty list or None when it is not suppressed)."""
+
+    def __init__(self, sendout_id: str, channel: str, purpose: str, control_percent: float,
+                 reasons_of: Callable[[str], list[str] | None], normalise: AddressNormalizer | None = None) -> None:
+        if not sendout_id:
+            raise ValueError("sendout_id must not be empty")
+        if channel not in ("email", "sms"):
+            raise ValueError(f"channel must be email or sms, not {channel!r}")
+        excluding_reasons([], purpose)  # checks the purpose
+        self.sendout_id = sendout_id
+        self.channel = channel
+        self.purpose = purpose
+        self.threshold = control_threshold(control_percent)
+        self.reasons_of = reasons_of
+        self.normalise = normalise or AddressNormalizer()
+        # emails are cheap to check and an audience repeats few of them; phone numbers are
+        # dear to parse, so their memo pays
+        self._normalise = self.normalise.uncached if channel == "email" else self.normalise
+        # the draw hashes sendout_id NUL contact_id: the send-out's part is hashed once
+        self._draw_base = hashlib.blake2b(f"{sendout_id}\x00".encode(), digest_size=8)
+        self.summary = Summary(sendout_id, channel, purpose, control_percent)
+        self.taken: dict[str, int] = {}  # normalised address -> the line that took it
+
+    def invalid(self, line: int, contact_id: str, raw: str, error: str) -> Row:
+        """A row that could not be read as (contact_id, address): reported, never sent."""
+        self.summary.audience += 1
+        self.summary.invalid += 1
+        return Row(line, contact_id, raw, "invalid", error)
+
+    def add(self, line: int, contact_id: str, raw_address: str) -> Row:
+        summary = self.summary
+        summary.audience += 1
+        contact_id = contact_id.strip()
+        if not contact_id:
+            summary.invalid += 1
+            return Row(line, contact_id, raw_address, "invalid", "empty contact_id")
+        try:
+            address = self._normalise(self.channel, raw_address)
+        except InvalidAddress as exc:
+            summary.invalid += 1
+            return Row(line, contact_id, raw_address, "invalid", str(exc))
+        reasons = self.reasons_of(address_key(self.channel, address))
+        if reasons:
+            excluding = excluding_reasons(reasons, self.purpose)
+            if excluding:
+                summary.suppressed += 1
+                by_reason = summary.suppressed_by_reason
+                for reason in excluding:
+                    by_reason[reason] = by_reason.get(reason, 0) + 1
+                return Row(line, contact_id, address, "suppressed", " ".join(excluding))
+        first = self.taken.get(address)
+        if first is not None:
+            summary.duplicate_addresses += 1
+            return Row(line, contact_id, address, "duplicate", f"address taken by line {first}")
+        self.taken[address] = line
+        draw = self._draw_base.copy()
+        draw.update(contact_id.encode())
+        if int.from_bytes(draw.digest(), "big") < self.threshold:  # = control_draw(sendout_id, contact_id)
+            summary.control_group += 1
+            return Row(line, contact_id, address, "control_group", "")
+        summary.to_send += 1
+        return Row(line, contact_id, address, "send", "")
+
+    def event(self, row: Row, status: str, occurred_at: datetime) -> bytes:
+        return encode_event(sendout_event(self.sendout_id, self.channel, row.address, row.contact_id, status,
+                                          occurred_at))
