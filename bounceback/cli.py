@@ -322,5 +322,10 @@ def export_log(out_path, broker, partitions, topic_prefix):
     click.echo(f"wrote {len(lines)} events to {out_path}", err=True)
 
 
+from bounceback.gateway_cli import register as _register_gateway  # noqa: E402  (needs the options above)
+
+_register_gateway(main)
+
+
 if __name__ == "__main__":
     main()
