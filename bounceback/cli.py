@@ -322,9 +322,9 @@ def export_log(out_path, broker, partitions, topic_prefix):
     click.echo(f"wrote {len(lines)} events to {out_path}", err=True)
 
 
-from bounceback.gateway_cli import register as _register_gateway  # noqa: E402  (needs the options above)
+from bounceback.gateway_cli import register as _register_gateway  # noqa: E402
 
-_register_gateway(main)
+_register_gateway(main, pipeline_options, _settings)
 
 
 if __name__ == "__main__":

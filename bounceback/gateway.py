@@ -43,16 +43,19 @@ class KafkaPublisher:
     """One long-lived producer; events go where `bounceback publish` would put them."""
 
     def __init__(self, bootstrap: str, topic: str, partitions: int) -> None:
-        from aiokafka import AIOKafkaProducer
-
-        self.topic, self.partitions = topic, partitions
-        self.producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=2, acks="all")
+        self.bootstrap, self.topic, self.partitions = bootstrap, topic, partitions
+        self.producer = None
 
     async def start(self) -> None:
+        from aiokafka import AIOKafkaProducer
+
+        # made here: aiokafka binds a producer to the running loop
+        self.producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, linger_ms=2, acks="all")
         await self.producer.start()
 
     async def stop(self) -> None:
-        await self.producer.stop()
+        if self.producer is not None:
+            await self.producer.stop()
 
     async def __call__(self, events: list[Event]) -> None:
         from bounceback.kafka_io import route
@@ -108,7 +111,7 @@ class Gateway:
                     "/webhooks/twilio": self._twilio, "/events": self._canonical, "/mail": self._mail}
         for path, handler in handlers.items():
             app.router.add_post(path, self._handle(handler))
-        app.router.add_get("/health", lambda request: _json({"ok": True}))
+        app.router.add_get("/health", self._health)
         return app
 
     def _handle(self, adapter):
@@ -140,6 +143,9 @@ class Gateway:
             return _json({"published": len(events)})
 
         return handler
+
+    async def _health(self, request: web.Request) -> web.Response:
+        return _json({"ok": True})
 
     def _normalised(self, events: list[Event]) -> list[Event]:
         out = []
