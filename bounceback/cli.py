@@ -327,5 +327,10 @@ from sendout.command import plan_sendout  # noqa: E402 - the send-out planner's 
 
 main.add_command(plan_sendout)
 
+from bounceback.gateway_cli import register as _register_gateway  # noqa: E402
+
+_register_gateway(main, pipeline_options, _settings)
+
+
 if __name__ == "__main__":
     main()

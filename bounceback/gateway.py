@@ -1,0 +1,255 @@
+"""`bounceback gateway`: the HTTP service in front of the adapters (gateways/).
+
+Each request is handled in three steps, so nothing partial is published from a rejected
+request: read the body (over the limit: 413), check its signature or credentials (401
+without one, 403 with a wrong one), turn it into canonical events and normalise every
+address (any failure: 400 with the reason, nothing published). Only then are the events
+published to the inbound topic, each to the partition that owns its address (the keying
+of `bounceback publish`). A broker failure answers 503 so the provider retries; the
+event ids are derived from the provider's own ids, so what a retry publishes twice is
+applied once.
+
+Routes: POST /webhooks/ses, /webhooks/sendgrid, /webhooks/mailgun, /webhooks/postmark,
+/webhooks/twilio, /events (the contract itself), /mail (one RFC 822 bounce mail);
+GET /health.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timezone
+from urllib.parse import parse_qsl
+
+import msgspec
+from aiohttp import ClientSession, ClientTimeout, web
+
+from gateways import canonical, mail, mailgun, postmark, sendgrid, ses, sns, twilio
+from gateways.classify import Classifier
+from gateways.common import Rejected, bad
+from gateways.config import GatewayConfig
+from projections.intake import normalise_event
+from projections.normalize import AddressNormalizer
+from schemas.events import Event, InvalidEvent
+
+log = logging.getLogger("bounceback.gateway")
+
+Publish = Callable[[list[Event]], Awaitable[None]]
+
+
+class KafkaPublisher:
+    """One long-lived producer; events go where `bounceback publish` would put them."""
+
+    def __init__(self, bootstrap: str, topic: str, partitions: int) -> None:
+        self.bootstrap, self.topic, self.partitions = bootstrap, topic, partitions
+        self.producer = None
+
+    async def start(self) -> None:
+        from aiokafka import AIOKafkaProducer
+
+        # made here: aiokafka binds a producer to the running loop
+        self.producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, linger_ms=2, acks="all")
+        await self.producer.start()
+
+    async def stop(self) -> None:
+        if self.producer is not None:
+            await self.producer.stop()
+
+    async def __call__(self, events: list[Event]) -> None:
+        from bounceback.kafka_io import route
+        from schemas.events import encode_event
+
+        pending = []
+        for event in events:
+            value = encode_event(event)
+            for p in route(event, self.partitions):
+                pending.append(await self.producer.send(self.topic, value=value, partition=p))
+        await asyncio.gather(*pending)
+
+
+def _json(obj, status: int = 200) -> web.Response:
+    return web.Response(body=msgspec.json.encode(obj), status=status, content_type="application/json")
+
+
+def _bearer(request: web.Request, token: str | None) -> None:
+    if token is None:
+        return
+    auth = request.headers.get("Authorization", "")
+    scheme, _, value = auth.partition(" ")
+    if scheme.lower() != "bearer" or not value:
+        raise Rejected(401, "`Authorization: Bearer <token>` is required")
+    if not hmac.compare_digest(value.strip().encode(), token.encode()):
+        raise Rejected(403, "wrong bearer token")
+
+
+class Gateway:
+    def __init__(self, config: GatewayConfig, publish: Publish, default_region: str = "SE",
+                 classifier: Classifier | None = None, clock: Callable[[], datetime] | None = None) -> None:
+        self.config = config
+        self.publish = publish
+        self.normalise = AddressNormalizer(default_region)
+        self.classifier = classifier or Classifier(override=config.rules)
+        self.clock = clock or (lambda: datetime.now(timezone.utc))
+        self.trust = sns.TrustStore(config.ses.trust) if config.ses.trust else None
+        self.sendgrid_key = sendgrid.load_key(config.sendgrid.public_key) if config.sendgrid.public_key else None
+        self.confirmations: list[str] = []  # SubscribeURLs seen, newest last (shown in the log too)
+
+    def unprotected(self) -> list[str]:
+        c = self.config
+        checks = {"/webhooks/ses": self.trust, "/webhooks/sendgrid": self.sendgrid_key,
+                  "/webhooks/mailgun": c.mailgun.signing_key,
+                  "/webhooks/postmark": c.postmark.username or c.postmark.header_name,
+                  "/webhooks/twilio": c.twilio.auth_token, "/events": c.canonical.token, "/mail": c.mail.token}
+        return [route for route, secret in checks.items() if not secret]
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=self.config.max_body_bytes)
+        handlers = {"/webhooks/ses": self._ses, "/webhooks/sendgrid": self._sendgrid,
+                    "/webhooks/mailgun": self._mailgun, "/webhooks/postmark": self._postmark,
+                    "/webhooks/twilio": self._twilio, "/events": self._canonical, "/mail": self._mail}
+        for path, handler in handlers.items():
+            app.router.add_post(path, self._handle(handler))
+        app.router.add_get("/health", self._health)
+        return app
+
+    def _handle(self, adapter):
+        async def handler(request: web.Request) -> web.Response:
+            limit = self.config.max_body_bytes
+            if request.content_length is not None and request.content_length > limit:
+                return _json({"error": f"body of {request.content_length} bytes is over the limit of {limit}"}, 413)
+            try:
+                body = await request.read()
+            except web.HTTPRequestEntityTooLarge:
+                return _json({"error": f"body is over the limit of {limit} bytes"}, 413)
+            try:
+                result = await adapter(request, body)
+                if isinstance(result, web.Response):
+                    return result
+                events = self._normalised(result)
+            except Rejected as exc:
+                log.info("%s %s: %s %s", request.method, request.path, exc.status, exc.reason)
+                return _json({"error": exc.reason}, exc.status)
+            except Exception as exc:  # an input no adapter foresaw: still the input's fault, never a 500
+                log.exception("%s %s: could not interpret the request", request.method, request.path)
+                return _json({"error": f"could not interpret the request: {type(exc).__name__}: {exc}"}, 400)
+            if events:
+                try:
+                    await self.publish(events)
+                except Exception as exc:
+                    log.exception("publishing %d events failed", len(events))
+                    return _json({"error": f"could not publish to the broker, retry later: {exc}"}, 503)
+            return _json({"published": len(events)})
+
+        return handler
+
+    async def _health(self, request: web.Request) -> web.Response:
+        return _json({"ok": True})
+
+    def _normalised(self, events: list[Event]) -> list[Event]:
+        out = []
+        for i, event in enumerate(events):
+            try:
+                out.append(normalise_event(event, self.normalise))
+            except InvalidEvent as exc:
+                raise bad(f"event {i}: {exc}") from None
+        return out
+
+    # -- the providers ---------------------------------------------------------------------
+
+    async def _ses(self, request: web.Request, body: bytes):
+        try:
+            doc = msgspec.json.decode(body)
+        except msgspec.DecodeError as exc:
+            raise bad(f"not valid JSON: {exc}") from None
+        if not isinstance(doc, dict):
+            raise bad("an SNS message is a JSON object")
+        if "Type" not in doc:
+            # raw message delivery: the SES record without the SNS envelope, so without a signature
+            if self.trust is not None:
+                raise Rejected(401, "not an SNS message (no `Type`): raw delivery carries no signature")
+            return ses.events(body, self.classifier)
+        env = sns.parse(body)
+        if self.trust is not None:
+            sns.verify(env, self.trust, self.clock())
+        allowed = self.config.ses.topic_arns
+        if allowed and env.TopicArn not in allowed:
+            raise Rejected(403, f"TopicArn {env.TopicArn!r} is not one of the configured topic_arns")
+        if env.type_ == "Notification":
+            return ses.events(env.Message, self.classifier)
+        if env.type_ == "SubscriptionConfirmation":
+            return await self._subscription(env)
+        log.info("SNS %s for %s", env.type_, env.TopicArn)
+        return _json({"published": 0, "sns": env.type_})
+
+    async def _subscription(self, env: sns.Envelope) -> web.Response:
+        url = env.SubscribeURL or ""
+        self.confirmations.append(url)
+        verified = self.trust is not None
+        if self.config.ses.confirm_subscriptions and verified and sns.confirmable(url):
+            try:
+                async with ClientSession(timeout=ClientTimeout(total=10)) as session:
+                    async with session.get(url) as response:
+                        if response.status != 200:
+                            raise Rejected(502, f"SNS answered {response.status} to the SubscribeURL")
+            except OSError as exc:
+                raise Rejected(502, f"could not reach the SubscribeURL: {exc}") from None
+            log.info("SNS subscription to %s confirmed", env.TopicArn)
+            return _json({"published": 0, "subscription": "confirmed"})
+        why = ("confirm_subscriptions is off" if not self.config.ses.confirm_subscriptions
+               else "the message is not verified (no ses.trust)" if not verified
+               else "the SubscribeURL is not https://sns.*.amazonaws.com")
+        log.warning("SNS subscription to %s not confirmed (%s): visit %s to confirm it", env.TopicArn, why, url)
+        return _json({"published": 0, "subscription": "logged", "why": why})
+
+    async def _sendgrid(self, request: web.Request, body: bytes):
+        if self.sendgrid_key is not None:
+            sendgrid.verify(body, request.headers, self.sendgrid_key)
+        return sendgrid.events(body, self.classifier)
+
+    async def _mailgun(self, request: web.Request, body: bytes):
+        hook = mailgun.parse(body)
+        if self.config.mailgun.signing_key:
+            mailgun.verify(hook, self.config.mailgun.signing_key)
+        return mailgun.events(hook, self.classifier)
+
+    async def _postmark(self, request: web.Request, body: bytes):
+        c = self.config.postmark
+        header = (c.header_name, c.header_value) if c.header_name and c.header_value is not None else None
+        postmark.verify(request.headers, c.username, c.password, header)
+        return postmark.events(body, self.classifier)
+
+    async def _twilio(self, request: web.Request, body: bytes):
+        try:
+            params = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=bool(body))
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise bad(f"not a form-encoded body: {exc}") from None
+        if self.config.twilio.auth_token:
+            url = self.config.twilio.url or str(request.url)
+            twilio.verify(url, params, request.headers, self.config.twilio.auth_token)
+        return twilio.events(params, self.classifier, self.clock())
+
+    async def _canonical(self, request: web.Request, body: bytes):
+        _bearer(request, self.config.canonical.token)
+        return canonical.events(body)
+
+    async def _mail(self, request: web.Request, body: bytes):
+        _bearer(request, self.config.mail.token)
+        result = mail.parse(body, self.classifier)
+        if result.note:
+            log.info("%s", result.note)
+        return result.events
+
+
+async def serve(gateway: Gateway, host: str, port: int, on_ready: Callable[[], None] | None = None) -> None:
+    runner = web.AppRunner(gateway.app(), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    if on_ready is not None:
+        on_ready()
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()

@@ -1,0 +1,124 @@
+"""The `gateway` and `ingest-mail` commands, registered on the main group by cli.py, which
+passes its shared pipeline options and settings builder (so this module does not import
+cli.py, which `python -m bounceback.cli` runs as __main__)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+
+import click
+
+
+
+def register(group: click.Group, pipeline_options, _settings) -> None:
+    @click.command()
+    @click.option("--config", "config_path", envvar="BOUNCEBACK_GATEWAY_CONFIG", type=click.Path(dir_okay=False),
+                  help="The gateway's TOML file: provider secrets, max_body_bytes, rules (README: gateways).")
+    @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0 in a container).")
+    @click.option("--port", default=8025, show_default=True, type=int)
+    @pipeline_options
+    @click.option("--default-region", "region", default="SE", show_default=True,
+                  help="Region for phone numbers written without a country code.")
+    @click.option("--loglevel", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"]))
+    def gateway(config_path, host, port, broker, partitions, topic_prefix, region, loglevel):
+        """Receive provider webhooks (SES via SNS, SendGrid, Mailgun, Postmark, Twilio), contract
+        events and bounce mails over HTTP, and publish canonical events to the inbound topic."""
+        from bounceback.gateway import Gateway, KafkaPublisher, serve
+        from gateways.classify import RulesError
+        from gateways.config import load
+        from streams.admin import ensure_topics
+
+        logging.basicConfig(level=loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        if broker is None:
+            raise click.UsageError("gateway needs --broker (or KAFKA_BOOTSTRAP)")
+        try:
+            config = load(config_path)
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from None
+        settings = _settings(broker, partitions, topic_prefix, region=region)
+        publisher = KafkaPublisher(broker, settings.topics.inbound, partitions)
+        try:
+            gw = Gateway(config, publisher, default_region=region)
+        except (ValueError, RulesError) as exc:
+            raise click.UsageError(str(exc)) from None
+        for route in gw.unprotected():
+            logging.getLogger("bounceback.gateway").warning("%s accepts unsigned requests: no secret configured", route)
+
+        async def main():
+            await ensure_topics(settings)
+            await publisher.start()
+            loop = asyncio.get_running_loop()
+            task = asyncio.current_task()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, task.cancel)
+            try:
+                await serve(gw, host, port, on_ready=lambda: click.echo(
+                    f"gateway on http://{host}:{port} publishing to {settings.topics.inbound}", err=True))
+            except asyncio.CancelledError:
+                pass
+            finally:
+                await publisher.stop()
+
+        asyncio.run(main())
+
+
+    @click.command("ingest-mail")
+    @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, allow_dash=True))
+    @pipeline_options
+    @click.option("--default-region", "region", default="SE", show_default=True)
+    @click.option("--rules", type=click.Path(exists=True, dir_okay=False), help="A rules file tried before the shipped rules.")
+    @click.option("--dry-run", is_flag=True, help="Print the canonical events (JSON lines) instead of publishing them.")
+    def ingest_mail(files, broker, partitions, topic_prefix, region, rules, dry_run):
+        """Parse bounce mails (RFC 3464 DSNs, RFC 5965 ARF complaints; one RFC 822 message per
+        FILE, - for stdin) into canonical events and publish them to the inbound topic.
+
+        Auto-replies are skipped; a file that is not a report is listed with the reason and
+        the others are still published.
+        """
+        from gateways.classify import Classifier, RulesError
+        from gateways.common import Rejected
+        from gateways.mail import parse
+        from schemas.events import encode_event
+
+        if broker is None and not dry_run:
+            raise click.UsageError("ingest-mail needs --broker (or KAFKA_BOOTSTRAP), or --dry-run")
+        try:
+            classifier = Classifier(override=rules)
+        except RulesError as exc:
+            raise click.UsageError(str(exc)) from None
+        lines: list[bytes] = []
+        refused = 0
+        for name in files:
+            try:
+                raw = sys.stdin.buffer.read() if name == "-" else open(name, "rb").read()
+            except OSError as exc:
+                raise click.ClickException(f"cannot read {name}: {exc.strerror or exc}") from None
+            try:
+                result = parse(raw, classifier)
+            except Rejected as exc:
+                refused += 1
+                click.echo(f"{name}: refused: {exc.reason}", err=True)
+                continue
+            click.echo(f"{name}: {result.kind}, {len(result.events)} events{' (' + result.note + ')' if result.note else ''}",
+                       err=True)
+            lines += [encode_event(e) for e in result.events]
+        if dry_run:
+            for line in lines:
+                click.echo(line.decode())
+            return
+        from bounceback.kafka_io import publish_lines
+        from streams.admin import ensure_topics
+
+        settings = _settings(broker, partitions, topic_prefix, region=region)
+        asyncio.run(ensure_topics(settings))
+        published, rejected = asyncio.run(publish_lines(lines, broker, settings.topics.inbound, partitions, region))
+        for line in rejected:
+            click.echo(f"event {line.line}: {line.error}", err=True)
+        click.echo(f"published {published} events to {settings.topics.inbound}; {refused} files refused, "
+                   f"{len(rejected)} events invalid", err=True)
+
+    group.add_command(gateway)
+    group.add_command(ingest_mail)

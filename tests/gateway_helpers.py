@@ -1,0 +1,122 @@
+"""Keys, certificates and signing for the gateway tests: made here, never fetched."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+from datetime import datetime, timedelta, timezone
+from functools import lru_cache
+
+import msgspec
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.x509.oid import NameOID
+
+from gateways import sns
+from schemas.events import encode_event
+
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
+
+
+@lru_cache(maxsize=None)
+def rsa_cert(name: str = "sns.test") -> tuple[rsa.RSAPrivateKey, bytes]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(NOW - timedelta(days=30)).not_valid_after(NOW + timedelta(days=3650))
+            .sign(key, hashes.SHA256()))
+    return key, cert.public_bytes(serialization.Encoding.PEM)
+
+
+def sns_envelope(message: str | dict, kind: str = "Notification", key=None, version: str = "2",
+                 topic: str = "arn:aws:sns:eu-west-1:123456789012:ses-events", message_id: str = "sns-1",
+                 cert_url: str = "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-test.pem",
+                 subject: str | None = None) -> dict:
+    """An SNS HTTP delivery, signed like SNS signs it (string to sign per the AWS docs)."""
+    text = message if isinstance(message, str) else msgspec.json.encode(message).decode()
+    env = {"Type": kind, "MessageId": message_id, "TopicArn": topic, "Message": text,
+           "Timestamp": "2026-03-01T10:00:00.000Z", "SignatureVersion": version, "SigningCertURL": cert_url}
+    if subject is not None:
+        env["Subject"] = subject
+    if kind != "Notification":
+        env["Token"] = "2336412f37fb687f5d51e6e2425c464de12884d"
+        env["SubscribeURL"] = ("https://sns.eu-west-1.amazonaws.com/?Action=ConfirmSubscription"
+                               f"&TopicArn={topic}&Token=2336412f37fb687f5d51e6e2425c464de12884d")
+    key = key or rsa_cert()[0]
+    data = sns.string_to_sign(msgspec.json.decode(msgspec.json.encode(env), type=sns.Envelope))
+    algorithm = hashes.SHA1() if version == "1" else hashes.SHA256()
+    env["Signature"] = base64.b64encode(key.sign(data, padding.PKCS1v15(), algorithm)).decode()
+    return env
+
+
+@lru_cache(maxsize=None)
+def ec_key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def ec_public_b64(key=None) -> str:
+    key = key or ec_key()
+    der = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return base64.b64encode(der).decode()
+
+
+def sendgrid_headers(body: bytes, timestamp: str = "1772359200", key=None) -> dict:
+    key = key or ec_key()
+    sig = key.sign(timestamp.encode() + body, ec.ECDSA(hashes.SHA256()))
+    return {"X-Twilio-Email-Event-Webhook-Signature": base64.b64encode(sig).decode(),
+            "X-Twilio-Email-Event-Webhook-Timestamp": timestamp}
+
+
+def mailgun_signature(key: str, timestamp: str = "1772359200", token: str = "a" * 50) -> dict:
+    sig = hmac.new(key.encode(), f"{timestamp}{token}".encode(), hashlib.sha256).hexdigest()
+    return {"timestamp": timestamp, "token": token, "signature": sig}
+
+
+def canon(events) -> list[dict]:
+    return [msgspec.json.decode(encode_event(e)) for e in events]
+
+
+def expect(event_id, at, address, message_id, status, channel="email", reason=None, code=None, contact_id=None,
+           sendout_id=None) -> dict:
+    return {"type": "delivery", "event_id": event_id, "occurred_at": at, "channel": channel, "address": address,
+            "message_id": message_id, "status": status, "sendout_id": sendout_id, "contact_id": contact_id,
+            "bounce_reason": reason, "bounce_code": code}
+
+
+def expect_unsubscribe(event_id, at, address, channel="email", contact_id=None, kind="unsubscribe") -> dict:
+    return {"type": kind, "event_id": event_id, "occurred_at": at, "channel": channel, "address": address,
+            "contact_id": contact_id}
+
+
+class Collected:
+    """The gateway's publish step, recording what it would publish (the HTTP tests check
+    the request handling; the end-to-end test publishes to a real broker)."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.batches: list[list] = []
+        self.fail = fail
+
+    async def __call__(self, events) -> None:
+        if self.fail:
+            raise ConnectionError("broker unreachable")
+        self.batches.append(list(events))
+
+    @property
+    def events(self) -> list[dict]:
+        return [e for batch in self.batches for e in canon(batch)]
+
+
+def request(app_factory, method: str, path: str, **kwargs) -> tuple[int, dict]:
+    """One HTTP request to a fresh instance of the gateway's aiohttp app on loopback."""
+    from aiohttp.test_utils import TestClient, TestServer
+
+    async def run():
+        async with TestClient(TestServer(app_factory(), host="127.0.0.1")) as client:
+            response = await client.request(method, path, **kwargs)
+            return response.status, await response.json()
+
+    return asyncio.run(run())

@@ -1,0 +1,78 @@
+"""End to end on a real broker: provider webhooks and a bounce mail posted over HTTP to a
+running `bounceback gateway` end as suppression records; a resent webhook changes nothing."""
+
+from __future__ import annotations
+
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from streams.processes import free_port, start_listening, stop
+from tests.gateway_helpers import ec_public_b64, sendgrid_headers
+from tests.integration.cluster import ROOT
+
+pytestmark = pytest.mark.integration
+
+MAIL = Path(__file__).resolve().parents[1] / "mail"
+
+
+def _post(url: str, body: bytes, headers: dict) -> tuple[int, dict]:
+    req = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=30) as response:
+            return response.status, msgspec.json.decode(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, msgspec.json.decode(exc.read())
+
+
+def test_webhooks_posted_to_the_gateway_end_as_suppression_records(cluster):
+    config = cluster.workdir / "gateway.toml"
+    config.write_text(f'[sendgrid]\npublic_key = "{ec_public_b64()}"\n')
+    port = free_port()
+    log = open(cluster.workdir / "gateway.log", "ab")
+    gateway = start_listening(
+        [sys.executable, "-m", "bounceback.cli", "gateway", "--config", str(config), "--port", str(port),
+         "--broker", cluster.bootstrap, "--partitions", str(cluster.partitions), "--topic-prefix", cluster.prefix],
+        port, 60, "gateway", log)
+    try:
+        cluster.worker("w1")
+        cluster.wait_ready()
+        base = f"http://127.0.0.1:{port}"
+        events = msgspec.json.encode([
+            {"email": "Hard.Bounce@Example.com", "timestamp": 1772359200, "event": "bounce", "type": "bounce",
+             "status": "5.1.1", "reason": "550 5.1.1 The email account that you tried to reach does not exist",
+             "sg_event_id": "sg-1", "sg_message_id": "m-1.filter0001", "contact_id": "c-1"},
+            {"email": "policy@example.com", "timestamp": 1772359200, "event": "bounce", "type": "bounce",
+             "status": "5.7.1", "reason": "550 5.7.1 blocked using zen.spamhaus.org",
+             "sg_event_id": "sg-2", "sg_message_id": "m-2.filter0001"},
+        ])
+        headers = dict(sendgrid_headers(events), **{"Content-Type": "application/json"})
+        assert _post(base + "/webhooks/sendgrid", events, headers) == (200, {"published": 2})
+        # SendGrid resends: the same events again are applied once
+        assert _post(base + "/webhooks/sendgrid", events, headers) == (200, {"published": 2})
+        # unsigned: refused, nothing published
+        assert _post(base + "/webhooks/sendgrid", events, {"Content-Type": "application/json"})[0] == 401
+        arf = (MAIL / "arf-abuse.eml").read_bytes()
+        assert _post(base + "/mail", arf, {"Content-Type": "message/rfc822"}) == (200, {"published": 1})
+        cluster.wait_idle()
+    finally:
+        stop(gateway)
+        log.close()
+
+    suppressions, cards = cluster.live_outputs()
+    records = {(r["channel"], r["address"]): r for r in map(msgspec.json.decode, suppressions)}
+    assert records.keys() == {("email", "hard.bounce@example.com"), ("email", "gus@mailbox.example")}
+    assert records["email", "hard.bounce@example.com"]["reasons"] == ["hard_bounce"]
+    assert records["email", "hard.bounce@example.com"]["state"] == "blocked"
+    assert records["email", "gus@mailbox.example"]["reasons"] == ["complaint"]
+    card = cards["c-1"]["messages"]
+    assert [(m["message_id"], m["status"], m["bounce_code"]) for m in card] == [("m-1", "hard_bounce", "5.1.1")]
+    # the policy block is a soft bounce, not a block, and counts once although it was posted twice
+    status, body = cluster.workers[0].get("/addresses/email/policy@example.com")
+    assert status == 200
+    record = msgspec.json.decode(body)["record"]
+    assert (record["state"], record["reasons"], record["soft_bounces"]) == ("active", [], 1)
