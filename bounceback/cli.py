@@ -170,9 +170,7 @@ def _settings(broker, partitions, topic_prefix, soft_bounce_limit=10, region="SE
 
     from streams.settings import Settings, Topics
 
-    # the consumer group and the changelog topics are named after the topic prefix, so two
-    # pipelines with different prefixes share a cluster without meeting
-    return Settings(broker=broker, partitions=partitions, topics=Topics(topic_prefix), app_id=topic_prefix,
+    return Settings(broker=broker, partitions=partitions, topics=Topics(topic_prefix),
                     policy=_policy(soft_bounce_limit, region),
                     session_timeout=float(os.environ.get("BOUNCEBACK_SESSION_TIMEOUT", 6.0)), **worker)
 

@@ -53,7 +53,9 @@ TABLES = ("addresses", "contacts", "clocks")
 class Settings:
     broker: str = "127.0.0.1:9092"
     partitions: int = 4
-    app_id: str = "bounceback"
+    # the consumer group and the changelogs' prefix; by default the topic prefix, so two
+    # pipelines with different prefixes share a cluster without meeting
+    app_id: str = ""
     topics: Topics = field(default_factory=Topics)
     datadir: str = "bounceback-data"
     web_bind: str = "127.0.0.1"
@@ -69,6 +71,10 @@ class Settings:
     # the embedded Tansu broker needs two workarounds (see streams/tansu.py)
     tansu: bool = False
     session_timeout: float = 6.0
+
+    def __post_init__(self) -> None:
+        if not self.app_id:
+            self.app_id = self.topics.prefix
 
     def changelogs(self) -> list[str]:
         return [f"{self.app_id}-{table}-changelog" for table in TABLES]

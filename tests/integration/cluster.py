@@ -127,6 +127,14 @@ class Cluster:
                 cards[key.decode()] = msgspec.json.decode(value)
         return suppressions, cards
 
+    def halves(self, log: Path) -> tuple[Path, Path]:
+        """The log split in two files at its middle line."""
+        lines = log.read_bytes().splitlines(keepends=True)
+        first, second = self.workdir / f"{log.stem}-1.jsonl", self.workdir / f"{log.stem}-2.jsonl"
+        first.write_bytes(b"".join(lines[: len(lines) // 2]))
+        second.write_bytes(b"".join(lines[len(lines) // 2:]))
+        return first, second
+
     def replay(self, log: Path, name: str) -> tuple[list[bytes], dict[str, dict]]:
         """`bounceback replay` of a log: the suppressions with reasons, and the cards."""
         out = self.workdir / name

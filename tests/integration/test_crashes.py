@@ -91,10 +91,7 @@ def test_the_broker_restarted_mid_run_the_worker_reconnects_and_ends_equal_to_re
     started = time.monotonic()
     log = cluster.workdir / "restart.jsonl"
     events = write_workload(log, 30_000, addresses=5_000, contacts=500, seed=rng.randrange(2**32))
-    lines = log.read_bytes().splitlines(keepends=True)
-    first, second = cluster.workdir / "first.jsonl", cluster.workdir / "second.jsonl"
-    first.write_bytes(b"".join(lines[: len(lines) // 2]))
-    second.write_bytes(b"".join(lines[len(lines) // 2:]))
+    first, second = cluster.halves(log)
     worker = cluster.worker("w1")
     cluster.wait_ready()
     cluster.cli("publish", str(first))

@@ -40,10 +40,7 @@ def test_the_scenario_log_live_equals_replay_and_so_does_the_exported_log(cluste
 
 
 def test_a_worker_restarted_mid_log_with_its_state_directory_deleted_still_equals_replay(cluster):
-    lines = SAMPLE.read_bytes().splitlines(keepends=True)
-    first, second = cluster.workdir / "first.jsonl", cluster.workdir / "second.jsonl"
-    first.write_bytes(b"".join(lines[: len(lines) // 2]))
-    second.write_bytes(b"".join(lines[len(lines) // 2:]))
+    first, second = cluster.halves(SAMPLE)
     worker = cluster.worker("w1")
     cluster.wait_ready()
     cluster.cli("publish", str(first))
