@@ -64,3 +64,5 @@ class Settings:
     # the embedded Tansu broker needs two workarounds (see streams/tansu.py)
     tansu: bool = False
     session_timeout: float = 6.0
+    # the bearer token of the operator API (unblock, bounce-list upload); None: that API is off
+    operator_token: str | None = None
