@@ -182,7 +182,7 @@ class BounceListReader:
         try:
             address = self.normalise(channel, value)
         except InvalidAddress as exc:
-            if self.channel == "auto" and not _HAS_DIGIT.search(value):
+            if self.channel == "auto" and channel == "sms" and not _HAS_DIGIT.search(value):
                 return Invalid(number, f"{value!r} is neither an email address (no @) nor a phone number", text)
             return Invalid(number, str(exc), text)
         digest = _digest(self.list_name, channel, address)

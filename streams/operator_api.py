@@ -88,7 +88,7 @@ def install_operator_views(pipeline, reply) -> None:
                 return reply(self, {"error": f"the body must be JSON {{\"actor\": ..., \"note\": ...}}: {exc}"}, 400)
             if not body.actor.strip():
                 return reply(self, {"error": "actor must name who unblocks - at `$.actor`"}, 400)
-            event = Unblock(event_id=f"unblock-{uuid.uuid4().hex}", occurred_at=datetime.now(timezone.utc),
+            event = Unblock(event_id=f"unblock-{uuid.uuid4().hex[:16]}", occurred_at=datetime.now(timezone.utc),
                             channel=channel, address=normalised, actor=body.actor.strip(),
                             note=(body.note or "").strip() or None)
             ack, partition = await send(event)
