@@ -63,7 +63,13 @@ def import_bounce_list(path, list_name, channel, dry_run, occurred_at, region, b
 
         from streams.admin import ensure_topics
 
-        asyncio.run(ensure_topics(Settings(broker=broker, partitions=partitions, topics=topics, app_id=topic_prefix)))
+        from aiokafka.errors import KafkaError
+
+        try:
+            asyncio.run(ensure_topics(Settings(broker=broker, partitions=partitions, topics=topics,
+                                               app_id=topic_prefix)))
+        except KafkaError as exc:
+            raise click.ClickException(f"cannot reach the broker {broker}: {exc}") from None
         sender = KafkaSender(broker, topics.inbound, partitions)
 
     console = Console(stderr=True)
@@ -85,6 +91,10 @@ def import_bounce_list(path, list_name, channel, dry_run, occurred_at, region, b
                                   report, lambda done, rows: progress.update(task, completed=done, rows=rows))
         except OSError as exc:
             raise click.ClickException(f"cannot read {path}: {exc.strerror or exc}") from None
+        except Exception as exc:  # the broker failed mid-way: what was sent is applied once, so re-run the import
+            if type(exc).__module__.startswith("aiokafka"):
+                raise click.ClickException(f"publishing to {broker} failed: {exc!r}; importing again is safe") from None
+            raise
     verb = "would import" if dry_run else f"imported to {topics.inbound}"
     click.echo(
         f"{path}: {summary.lines} lines: {verb} {summary.imported} entries (list {list_name}); "
