@@ -156,9 +156,10 @@ def _worker_options(f):
                      type=float, help="Seconds between wall-clock ticks; 0 switches the clock off."),
         click.option("--loglevel", default="info", show_default=True,
                      type=click.Choice(["debug", "info", "warning", "error"])),
-        click.option("--processing-guarantee", envvar="BOUNCEBACK_PROCESSING_GUARANTEE", default="at_least_once",
-                     show_default=True, type=click.Choice(["at_least_once", "exactly_once"]),
-                     help="exactly_once needs a broker with transactions (Apache Kafka, not the embedded one)."),
+        click.option("--processing-guarantee", envvar="BOUNCEBACK_PROCESSING_GUARANTEE", default="auto",
+                     show_default=True, type=click.Choice(["auto", "at_least_once", "exactly_once"]),
+                     help="auto is exactly_once when the broker has transactions (Apache Kafka; checked "
+                          "at start), else at_least_once (the embedded broker has none)."),
         click.option("--operator-token", envvar="BOUNCEBACK_OPERATOR_TOKEN", default=None, show_envvar=True,
                      help="Bearer token of the operator API (unblock, bounce-list upload); unset: that API is off. "
                           "Prefer the environment variable: a command line is visible to every local user."),

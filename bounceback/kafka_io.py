@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable
 
+import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from projections.intake import normalise_event
@@ -12,6 +13,8 @@ from projections.normalize import AddressNormalizer
 from schemas.events import Contact, InvalidEvent, Tick, decode_event, encode_event
 from schemas.records import RejectedLine
 from streams.partitioning import partition_for
+
+_decode_tick = msgspec.json.Decoder(Tick).decode
 
 
 def route(event, partitions: int) -> list[int]:
@@ -100,14 +103,20 @@ async def read_topic(bootstrap: str, topic: str) -> dict[int, list[tuple[bytes |
 def merge_applied(partitions: dict[int, list[bytes]]) -> list[bytes]:
     """One log from the per-partition applied logs: every partition saw the same ticks in the
     same order, so emitting each partition's events up to its k-th tick, then tick k once,
-    keeps every partition's order of events and ticks."""
+    keeps every partition's order of events and ticks. A tick applied again after a crash
+    (at-least-once) is not later than the one before it, changes nothing, and is dropped."""
     segments: dict[int, list[list[bytes]]] = {}
     ticks: dict[int, list[bytes]] = {}
     for p, lines in sorted(partitions.items()):
         current: list[bytes] = []
         segments[p], ticks[p] = [current], []
+        last = None
         for line in lines:
             if line.startswith(b'{"type":"tick"'):
+                at = _decode_tick(line).at
+                if last is not None and at <= last:
+                    continue
+                last = at
                 ticks[p].append(line)
                 current = []
                 segments[p].append(current)

@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 
 import faust
 import msgspec
+from faust.exceptions import ProducerSendError
 from faust.streams import _current_event
 
 from projections.intake import normalise_event
@@ -25,10 +26,11 @@ from projections.normalize import AddressNormalizer
 from schemas.events import Contact, InvalidEvent, Tick, decode_event, encode_event
 from streams import metrics
 from streams.address_partition import AddressBatch, AddressEntry, pending_deadlines
+from streams.commit_gate import CommitGate
 from streams.commands import decode_address_command, decode_contact_command, encode
 from streams.contact_partition import ContactBatch, ContactEntry
 from streams.partitioning import partition_for
-from streams.settings import Settings
+from streams.settings import TABLES, Settings
 from streams.tansu import patch_end_offsets, patch_leave_group
 
 log = logging.getLogger("bounceback")
@@ -57,6 +59,18 @@ class Outbox:
             yield topic, key, None, value
         for (topic, partition), lines in self._lines.items():
             yield topic, None, partition, b"\n".join(lines)
+
+
+class PartitionBatch:
+    """What one source partition's share of a batch produced: outputs, and the state write
+    to make once they are acknowledged. `anchor` is one of its events."""
+
+    __slots__ = ("anchor", "outbox", "write")
+
+    def __init__(self, anchor) -> None:
+        self.anchor = anchor
+        self.outbox = Outbox()
+        self.write: Callable[[], None] | None = None
 
 
 @contextmanager
@@ -113,13 +127,12 @@ class Pipeline:
         self.dead_letters = app.topic(names.dead_letters, **raw)
         self.applied = app.topic(names.applied, partitions=n, **raw)
         table = dict(key_type=bytes, value_type=bytes, partitions=n)
-        self.addresses = app.Table("addresses", **table)
-        self.contacts = app.Table("contacts", **table)
-        self.clocks = app.Table("clocks", **table)
+        self.addresses, self.contacts, self.clocks = (app.Table(name, **table) for name in TABLES)
 
         self.normalise = AddressNormalizer(settings.policy.default_region)
         self._deadlines: dict[int, object] = {}
         self._positions: dict[tuple[str, int], int] = {}
+        self._gate = CommitGate()
 
         app.agent(app.topic(names.inbound, names.address_commands, **raw), name="addresses")(self._address_agent)
         app.agent(self.contact_commands, name="contacts")(self._contact_agent)
@@ -138,23 +151,48 @@ class Pipeline:
 
     async def _run_batches(self, stream, commands_of, process) -> None:
         """The loop both agents share: take a batch, decode it into commands grouped by
-        partition, fold each group, then send the outputs and write the state."""
+        partition, fold each group, then send the outputs and write the state. Outputs are
+        kept per source partition: under exactly-once they go out in that partition's
+        transaction, the one that commits its offsets.
+
+        Bad input never raises here (it is dead-lettered); anything that does raise stops
+        the worker, rather than let faust restart the agent past a half-written batch, so
+        the batch is processed again from the last committed offset when it is restarted."""
+        try:
+            await self._process_batches(stream, commands_of, process)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("processing failed: stopping the worker")
+            await self.app.crash(exc)
+            raise
+
+    async def _process_batches(self, stream, commands_of, process) -> None:
+        self._gate.guard(self.app.consumer, self.app.producer.flush)
         async for events in stream.take_events(self.settings.batch_size, within=self.settings.batch_window):
-            groups: dict[int, list] = {}
-            anchors: dict[int, object] = {}
-            outbox = Outbox()
-            for event in events:
-                message = event.message
-                self._positions[(message.topic, message.partition)] = message.offset
-                commands = commands_of(event, outbox)
-                if commands:
-                    groups.setdefault(message.partition, []).extend(commands)
-                    anchors[message.partition] = event
-            writes = []
-            for p, commands in groups.items():
-                with partition_context(anchors[p]):
-                    writes.append((anchors[p], process(p, commands, outbox)))
-            await self._commit(outbox, writes)
+            await self._gate.enter()
+            try:
+                await self._process_batch(events, commands_of, process)
+            finally:
+                self._gate.leave()
+
+    async def _process_batch(self, events, commands_of, process) -> None:
+        groups: dict[int, list] = {}
+        batches: dict[int, PartitionBatch] = {}
+        for event in events:
+            message = event.message
+            self._positions[(message.topic, message.partition)] = message.offset
+            batch = batches.get(message.partition)
+            if batch is None:
+                batch = batches[message.partition] = PartitionBatch(event)
+            commands = commands_of(event, batch.outbox)
+            if commands:
+                groups.setdefault(message.partition, []).extend(commands)
+        for p, commands in groups.items():
+            batch = batches[p]
+            with partition_context(batch.anchor):
+                batch.write = process(p, commands, batch.outbox)
+        await self._send_and_write(batches.values())
 
     def _decode_lines(self, event, decode, what: str) -> list:
         """The commands of an internal record (JSON lines); a bad line is dead-lettered."""
@@ -273,17 +311,33 @@ class Pipeline:
 
     # -- the rest ----------------------------------------------------------------------------
 
-    async def _commit(self, outbox: Outbox, writes: list) -> None:
-        """Send a batch's outputs and wait until the broker has them, then write its state.
-        A crash in between leaves the state unwritten and the input uncommitted: the batch
-        is processed again and its outputs sent again, which their consumers take as the
-        same records (keyed, or deduplicated by event id)."""
-        acks = [await topic.send(key=key, value=value, partition=partition)
-                for topic, key, partition, value in outbox.records()]
-        await asyncio.gather(*acks)
-        for anchor, write in writes:
-            with partition_context(anchor):
-                write()
+    async def _send_and_write(self, batches) -> None:
+        """Send each partition's outputs and wait until the broker has them, then write its
+        state. A crash in between leaves the state unwritten and the input uncommitted: the
+        batch is processed again and its outputs sent again, which their consumers take as
+        the same records (keyed, or deduplicated by event id). Under exactly-once a
+        partition's outputs are in its transaction, so they are not seen twice at all."""
+        producer = self.app.producer
+        for batch in batches:
+            transactional_id = self._transactional_id(batch.anchor.message) if self.app.in_transaction else None
+            try:
+                acks = [await producer.send(topic.get_topic_name(), key, value, partition, None, None,
+                                            transactional_id=transactional_id)
+                        for topic, key, partition, value in batch.outbox.records()]
+                await asyncio.gather(*acks)
+            except ProducerSendError as exc:
+                # the partition was revoked, and its transaction with it, during the batch:
+                # its new owner processes it again from the last committed offset
+                log.warning("dropped a batch of %s: %s", transactional_id, exc)
+                continue
+            if batch.write is not None:
+                with partition_context(batch.anchor):
+                    batch.write()
+
+    def _transactional_id(self, message) -> str:
+        # faust's name for the transaction that commits this source partition's offsets
+        group = self.app.assignor.group_for_topic(message.topic)
+        return f"{self.app.conf.id}-{group}-{message.partition}"
 
     def _dead_letter(self, event, reason: str, value: bytes | None = None) -> None:
         message = event.message
@@ -300,7 +354,15 @@ class Pipeline:
         fires its due deadlines inside its own stream."""
         tick = encode_event(Tick(at=datetime.now(timezone.utc)))
         for p in range(self.settings.partitions):
-            await self.inbound.send(value=tick, partition=p)
+            await self.publish_inbound(tick, p)
+
+    async def publish_inbound(self, value: bytes, partition: int, key: bytes | None = None) -> None:
+        """Put an event on the inbound topic, outside any transaction: it is input to the
+        pipeline, not the output of processing a partition this worker may not hold."""
+        producer = self.app.producer
+        await producer.maybe_start()
+        ack = await producer.send(self.settings.topics.inbound, key, value, partition, None, None)
+        await ack
 
     async def _forget_deadlines(self, *args, **kwargs) -> None:
         # the deadline index is derived from the table; rebuilt for the partitions held next

@@ -66,8 +66,12 @@ def install_operator_views(pipeline, reply) -> None:
         return reply(web, {"error": reason}, status, headers)
 
     async def send(event):
+        """Put the event on the inbound partition of its address, outside any transaction
+        (as Pipeline.publish_inbound does), without waiting: returns (ack, partition)."""
         partition = pipeline.partition(f"{event.channel}:{event.address}")
-        return await pipeline.inbound.send(value=encode_event(event), partition=partition), partition
+        producer = app.producer
+        await producer.maybe_start()
+        return await producer.send(inbound, None, encode_event(event), partition, None, None), partition
 
     from faust.web import View
 

@@ -45,6 +45,10 @@ class Topics:
         return [self.inbound, self.address_commands, self.contact_commands, self.applied]
 
 
+# the faust tables; each has a compacted changelog topic "{app_id}-{table}-changelog"
+TABLES = ("addresses", "contacts", "clocks")
+
+
 @dataclass
 class Settings:
     broker: str = "127.0.0.1:9092"
@@ -60,9 +64,13 @@ class Settings:
     batch_size: int = 2000
     batch_window: float = 0.05
     policy: Policy = field(default_factory=Policy)
-    processing_guarantee: str = "at_least_once"
+    # auto: exactly_once where the broker has transactions (Apache Kafka), else at_least_once
+    processing_guarantee: str = "auto"
     # the embedded Tansu broker needs two workarounds (see streams/tansu.py)
     tansu: bool = False
     session_timeout: float = 6.0
     # the bearer token of the operator API (unblock, bounce-list upload); None: that API is off
     operator_token: str | None = None
+
+    def changelogs(self) -> list[str]:
+        return [f"{self.app_id}-{table}-changelog" for table in TABLES]

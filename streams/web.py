@@ -116,6 +116,6 @@ def install_views(pipeline) -> None:
     @app.page("/health")
     async def health_view(web, request):
         assigned = sorted(f"{tp.topic}/{tp.partition}" for tp in app.consumer.assignment())
-        return _json(web, {"assigned": assigned})
+        return _json(web, {"assigned": assigned, "processing_guarantee": pipeline.settings.processing_guarantee})
 
     install_operator_views(pipeline, _json)

@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import shutil
+from pathlib import Path
 
-from streams.admin import ensure_topics
+from streams.admin import ensure_topics, resolve_processing_guarantee
 from streams.settings import Settings
 
 
@@ -18,10 +20,41 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
 
     logging.basicConfig(level=loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     asyncio.run(ensure_topics(settings))
+    settings.processing_guarantee = asyncio.run(resolve_processing_guarantee(settings))
     pipeline = Pipeline(settings)
     log = logging.getLogger("bounceback")
-    log.info("worker on %s: %d partitions, state in %s, http://%s:%d", settings.broker, settings.partitions,
-             settings.datadir, settings.web_host, settings.web_port)
+    log.info("worker on %s: %d partitions, %s, state in %s, http://%s:%d", settings.broker, settings.partitions,
+             settings.processing_guarantee, settings.datadir, settings.web_host, settings.web_port)
+    if settings.processing_guarantee == "exactly_once":
+        discard_state_after_crash(Path(settings.datadir), log)
     worker = faust.Worker(pipeline.app, loglevel=loglevel, quiet=True, redirect_stdouts=False,
                           stdout=open(os.devnull, "w"))
-    worker.execute_from_commandline()
+    clean = False
+    try:
+        worker.execute_from_commandline()
+    except SystemExit as exc:
+        clean = exc.code in (None, 0)
+        raise
+    finally:
+        if clean:
+            _clean_stop_marker(Path(settings.datadir)).touch()
+
+
+def _clean_stop_marker(datadir: Path) -> Path:
+    return datadir / "stopped-cleanly"
+
+
+def discard_state_after_crash(datadir: Path, log: logging.Logger) -> None:
+    """Under exactly-once, faust writes a batch to RocksDB at once but commits its changelog
+    records and input offsets in a transaction later. A worker killed in between leaves
+    RocksDB holding writes of an aborted transaction, which restoring from the changelog
+    does not undo, and the batch processed again would be taken for a duplicate. So, as
+    Kafka Streams does, state left by a worker that did not stop cleanly is discarded and
+    rebuilt from the committed changelogs."""
+    marker = _clean_stop_marker(datadir)
+    if marker.exists():
+        marker.unlink()
+    elif datadir.exists() and any(datadir.iterdir()):
+        log.warning("the last worker on %s did not stop cleanly: discarding its local state, "
+                    "restoring from the changelogs", datadir)
+        shutil.rmtree(datadir)

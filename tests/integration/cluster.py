@@ -69,12 +69,12 @@ class Cluster:
     def wait_ready(self) -> None:
         wait_ready(self.workers, self.topic("events"), self.partitions)
 
-    def wait_idle(self, quiet: float = 3.0) -> None:
-        if os.environ.get("BOUNCEBACK_PROCESSING_GUARANTEE") == "exactly_once":
+    def wait_idle(self, quiet: float = 3.0, timeout: float = 300) -> None:
+        if not self.embedded and os.environ.get("BOUNCEBACK_PROCESSING_GUARANTEE", "auto") != "at_least_once":
             # outputs become visible to the next agent only when faust commits its
             # transaction (every 2.8 s): quiet must outlast a commit or two
             quiet = max(quiet, 7.0)
-        wait_idle(self.workers, self._ends, quiet=quiet)
+        wait_idle(self.workers, self._ends, quiet=quiet, timeout=timeout)
 
     def _ends(self) -> tuple:
         from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -92,6 +92,28 @@ class Cluster:
 
         return asyncio.run(ends())
 
+    def progress(self) -> float:
+        """The share of the inbound topic the consumer group has committed."""
+        from aiokafka import AIOKafkaConsumer, TopicPartition
+        from aiokafka.admin import AIOKafkaAdminClient
+
+        async def committed():
+            admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+            consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap)
+            await admin.start()
+            await consumer.start()
+            try:
+                tps = [TopicPartition(self.topic("events"), p) for p in range(self.partitions)]
+                ends = await consumer.end_offsets(tps)
+                offsets = await admin.list_consumer_group_offsets(self.prefix, partitions=tps)
+                done = sum(max(0, offsets[tp].offset) for tp in tps if tp in offsets)
+                return done / max(1, sum(ends.values()))
+            finally:
+                await consumer.stop()
+                await admin.close()
+
+        return asyncio.run(committed())
+
     def live_outputs(self) -> tuple[list[bytes], dict[str, dict]]:
         """The suppression topic's current records with reasons, and the latest card per contact."""
         latest: dict[bytes, bytes] = {}
@@ -105,6 +127,41 @@ class Cluster:
                 cards[key.decode()] = msgspec.json.decode(value)
         return suppressions, cards
 
+    def replay(self, log: Path, name: str) -> tuple[list[bytes], dict[str, dict]]:
+        """`bounceback replay` of a log: the suppressions with reasons, and the cards."""
+        out = self.workdir / name
+        self.cli("replay", str(log), "--out", str(out))
+        suppressions = sorted((out / "suppressions.jsonl").read_bytes().splitlines())
+        cards = {}
+        for line in (out / "contacts.jsonl").read_bytes().splitlines():
+            card = msgspec.json.decode(line)
+            cards[card["contact_id"]] = card
+        return suppressions, cards
+
+    def mismatches(self, expected: tuple[list[bytes], dict[str, dict]]) -> list[str]:
+        """Where the live outputs differ from `expected` (a replay): one line per difference."""
+        suppressions, cards = self.live_outputs()
+        live, wanted = set(suppressions), set(expected[0])
+        differences = [f"suppression only live: {r.decode()}" for r in sorted(live - wanted)]
+        differences += [f"suppression only in replay: {r.decode()}" for r in sorted(wanted - live)]
+        differences += [f"contact {c}: {_card_difference(cards.get(c), card)}"
+                        for c, card in expected[1].items() if cards.get(c) != card]
+        differences += [f"contact {c} only live" for c in cards.keys() - expected[1].keys()]
+        return differences
+
     def stop(self) -> None:
         for worker in self.workers:
             worker.stop()
+
+
+def _card_difference(live: dict | None, replayed: dict) -> str:
+    if live is None:
+        return "no live card"
+    parts = []
+    for field, key in (("addresses", "address"), ("messages", "message_id")):
+        mine = {item[key]: item for item in live[field]}
+        theirs = {item[key]: item for item in replayed[field]}
+        for k in sorted(mine.keys() | theirs.keys()):
+            if mine.get(k) != theirs.get(k):
+                parts.append(f"{field} {k}: live {mine.get(k)} replay {theirs.get(k)}")
+    return "; ".join(parts) or "same addresses and messages, other fields differ"

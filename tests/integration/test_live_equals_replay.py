@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import msgspec
 import pytest
 
@@ -11,17 +9,6 @@ from tests.integration.cluster import ROOT
 
 pytestmark = pytest.mark.integration
 SAMPLE = ROOT / "examples" / "sample.jsonl"
-
-
-def replay(cluster, log: Path, name: str) -> tuple[list[bytes], dict[str, dict]]:
-    out = cluster.workdir / name
-    cluster.cli("replay", str(log), "--out", str(out))
-    suppressions = sorted((out / "suppressions.jsonl").read_bytes().splitlines())
-    cards = {}
-    for line in (out / "contacts.jsonl").read_bytes().splitlines():
-        card = msgspec.json.decode(line)
-        cards[card["contact_id"]] = card
-    return suppressions, cards
 
 
 def assert_live_equals(cluster, expected) -> None:
@@ -33,17 +20,21 @@ def assert_live_equals(cluster, expected) -> None:
 
 
 def test_the_scenario_log_live_equals_replay_and_so_does_the_exported_log(cluster):
-    cluster.worker("w1")
+    worker = cluster.worker("w1")
     cluster.wait_ready()
+    status, body = worker.get("/health")
+    # auto: exactly-once wherever the broker has transactions
+    expected_guarantee = "at_least_once" if cluster.embedded else "exactly_once"
+    assert msgspec.json.decode(body)["processing_guarantee"] == expected_guarantee
     cluster.cli("publish", str(SAMPLE))
     cluster.wait_idle()
-    expected = replay(cluster, SAMPLE, "replay")
+    expected = cluster.replay(SAMPLE, "replay")
     assert expected[0] and expected[1], "the scenario must produce suppressions and cards"
     assert_live_equals(cluster, expected)
 
     exported = cluster.workdir / "export.jsonl"
     cluster.cli("export-log", "--out", str(exported))
-    assert replay(cluster, exported, "replay-export") == expected
+    assert cluster.replay(exported, "replay-export") == expected
     for name in ("addresses.jsonl", "contacts.jsonl"):
         assert (cluster.workdir / "replay" / name).read_bytes() == (cluster.workdir / "replay-export" / name).read_bytes()
 
@@ -63,7 +54,7 @@ def test_a_worker_restarted_mid_log_with_its_state_directory_deleted_still_equal
     cluster.wait_ready()
     cluster.cli("publish", str(second))
     cluster.wait_idle()
-    assert_live_equals(cluster, replay(cluster, SAMPLE, "replay"))
+    assert_live_equals(cluster, cluster.replay(SAMPLE, "replay"))
 
 
 def test_two_workers_share_the_partitions_and_answer_lookups_for_each_other(cluster):
@@ -73,7 +64,7 @@ def test_two_workers_share_the_partitions_and_answer_lookups_for_each_other(clus
     assert one.assigned() and two.assigned(), "each worker holds some partitions"
     cluster.cli("publish", str(SAMPLE))
     cluster.wait_idle()
-    expected = replay(cluster, SAMPLE, "replay")
+    expected = cluster.replay(SAMPLE, "replay")
     assert_live_equals(cluster, expected)
 
     records = {msgspec.json.decode(line)["address"]: msgspec.json.decode(line)

@@ -11,8 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_live_equals_replay import replay
-
 pytestmark = pytest.mark.integration
 
 TOKEN = "operator-test-token"
@@ -121,7 +119,7 @@ def test_operator_endpoints_need_the_token_and_their_changes_go_through_the_log(
     # replay of the log as applied gives the live state: the changes went through the log
     exported = cluster.workdir / "export.jsonl"
     cluster.cli("export-log", "--out", str(exported))
-    expected = replay(cluster, exported, "replay")
+    expected = cluster.replay(exported, "replay")
     suppressions, _ = cluster.live_outputs()
     assert suppressions == expected[0]
     assert {json.loads(s)["address"] for s in suppressions} == {"anna@example.com", "bob@example.org", "+46701234567"}
