@@ -28,6 +28,7 @@ bench: $(STAMP)
 	$(PY) -m bench.deadline_bench
 	$(PY) -m bench.pipeline_bench
 	$(PY) -m bench.sendout_bench
+	$(PY) -m bench.import_bench
 
 clean:
 	rm -rf $(VENV) out bench/data

@@ -160,6 +160,9 @@ def _worker_options(f):
                      show_default=True, type=click.Choice(["auto", "at_least_once", "exactly_once"]),
                      help="auto is exactly_once when the broker has transactions (Apache Kafka; checked "
                           "at start), else at_least_once (the embedded broker has none)."),
+        click.option("--operator-token", envvar="BOUNCEBACK_OPERATOR_TOKEN", default=None, show_envvar=True,
+                     help="Bearer token of the operator API (unblock, bounce-list upload); unset: that API is off. "
+                          "Prefer the environment variable: a command line is visible to every local user."),
     ]):
         f = option(f)
     return f
@@ -180,7 +183,7 @@ def _settings(broker, partitions, topic_prefix, soft_bounce_limit=10, region="SE
 @_worker_options
 @policy_options
 def run(broker, partitions, topic_prefix, datadir, web_port, web_bind, web_host, clock_interval, loglevel,
-        processing_guarantee, soft_bounce_limit, region):
+        processing_guarantee, operator_token, soft_bounce_limit, region):
     """Run the pipeline: a worker, and the embedded broker when no --broker is given.
 
     With no broker configured it starts the embedded Tansu broker (in memory: its data,
@@ -202,7 +205,8 @@ def run(broker, partitions, topic_prefix, datadir, web_port, web_bind, web_host,
         click.echo(f"embedded broker on {broker} (in memory)", err=True)
     settings = _settings(broker, partitions, topic_prefix, soft_bounce_limit, region, datadir=datadir,
                          web_port=web_port, web_bind=web_bind, web_host=web_host, clock_interval=clock_interval,
-                         tansu=embedded is not None, processing_guarantee=processing_guarantee)
+                         tansu=embedded is not None, processing_guarantee=processing_guarantee,
+                         operator_token=operator_token)
     if embedded is not None and processing_guarantee == "exactly_once":
         embedded.stop()
         raise click.UsageError("the embedded broker has no transactions: exactly_once needs --broker")
@@ -219,7 +223,7 @@ def run(broker, partitions, topic_prefix, datadir, web_port, web_bind, web_host,
 @policy_options
 @click.option("--embedded-broker", is_flag=True, help="The broker is the embedded Tansu (applies its workarounds).")
 def worker(broker, partitions, topic_prefix, datadir, web_port, web_bind, web_host, clock_interval, loglevel,
-           processing_guarantee, soft_bounce_limit, region, embedded_broker):
+           processing_guarantee, operator_token, soft_bounce_limit, region, embedded_broker):
     """Start one more worker: it joins the consumer group of the workers on the same broker
     and topics, and takes over a share of the partitions."""
     from streams.worker import run_worker
@@ -228,7 +232,8 @@ def worker(broker, partitions, topic_prefix, datadir, web_port, web_bind, web_ho
         raise click.UsageError("a worker needs --broker (or KAFKA_BOOTSTRAP): the cluster to join")
     settings = _settings(broker, partitions, topic_prefix, soft_bounce_limit, region, datadir=datadir,
                          web_port=web_port, web_bind=web_bind, web_host=web_host, clock_interval=clock_interval,
-                         tansu=embedded_broker, processing_guarantee=processing_guarantee)
+                         tansu=embedded_broker, processing_guarantee=processing_guarantee,
+                         operator_token=operator_token)
     run_worker(settings, loglevel)
 
 
@@ -328,6 +333,10 @@ main.add_command(plan_sendout)
 from bounceback.gateway_cli import register as _register_gateway  # noqa: E402
 
 _register_gateway(main, pipeline_options, _settings)
+
+from bounceback.import_command import import_bounce_list  # noqa: E402  (a command in its own module)
+
+main.add_command(import_bounce_list)
 
 
 if __name__ == "__main__":

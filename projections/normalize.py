@@ -49,8 +49,9 @@ def _email(raw: str) -> str:
 class AddressNormalizer:
     """Normalises (channel, raw value) pairs; raises InvalidAddress with the reason."""
 
-    def __init__(self, default_region: str = "SE") -> None:
+    def __init__(self, default_region: str = "SE", cache_limit: int = _CACHE_LIMIT) -> None:
         self.default_region = default_region.upper()
+        self.cache_limit = cache_limit
         # per channel: raw value -> normalised value, or the error it raised
         self.cache: dict[str, dict[str, str | InvalidAddress]] = {"email": {}, "sms": {}}
 
@@ -62,7 +63,7 @@ class AddressNormalizer:
                 hit = _email(raw) if channel == "email" else self._phone(raw)
             except InvalidAddress as exc:
                 hit = exc
-            if len(cache) >= _CACHE_LIMIT:
+            if len(cache) >= self.cache_limit:
                 cache.clear()
             cache[raw] = hit
         if type(hit) is str:

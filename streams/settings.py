@@ -71,6 +71,8 @@ class Settings:
     # the embedded Tansu broker needs two workarounds (see streams/tansu.py)
     tansu: bool = False
     session_timeout: float = 6.0
+    # the bearer token of the operator API (unblock, bounce-list upload); None: that API is off
+    operator_token: str | None = None
 
     def __post_init__(self) -> None:
         if not self.app_id:

@@ -9,13 +9,39 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
 from projections.normalize import InvalidAddress
-from streams import metrics
+from streams import metrics, pages
+from streams.operator_api import install_operator_views
 
 _encode = msgspec.json.Encoder().encode
 
 
-def _json(web, obj, status: int = 200):
-    return web.bytes(_encode(obj), content_type="application/json", status=status)
+def _json(web, obj, status: int = 200, headers=None):
+    return web.bytes(_encode(obj), content_type="application/json", status=status, headers=headers)
+
+
+def _media_q(accept: str, wanted: str) -> float:
+    for part in accept.split(","):
+        media, *params = [p.strip() for p in part.split(";")]
+        if media.lower() == wanted:
+            for param in params:
+                name, _, value = param.partition("=")
+                if name.strip() == "q":
+                    try:
+                        return float(value)
+                    except ValueError:
+                        return 0.0
+            return 1.0
+    return 0.0
+
+
+def wants_html(request) -> bool:
+    """A browser asks for text/html by name; API clients (curl's */*, no Accept, or
+    application/json) get JSON, as before there were pages (docs/decisions.md)."""
+    accept = request.headers.get("Accept", "")
+    return _media_q(accept, "text/html") > _media_q(accept, "application/json")
+
+
+_VARY = {"Vary": "Accept"}
 
 
 class _LagCollector:
@@ -45,6 +71,13 @@ def install_views(pipeline) -> None:
         except Exception as exc:  # no assignment yet, or the owner is unreachable
             return _json(web, {"error": f"no worker can answer for this key yet: {exc!r}"}, status=503)
 
+    limit = pipeline.settings.policy.soft_bounce_limit
+
+    def not_found(web, request, message: str):
+        if wants_html(request):
+            return web.html(pages.not_found_page(message), status=404, headers=_VARY)
+        return _json(web, {"error": message}, status=404, headers=_VARY)
+
     @app.page("/addresses/{channel}/{address}")
     async def address_view(web, request, channel: str, address: str):
         if channel not in ("email", "sms"):
@@ -58,8 +91,11 @@ def install_views(pipeline) -> None:
             return routed
         entry = pipeline.lookup_address(key)
         if entry is None or entry.state is None:
-            return _json(web, {"error": f"no event has mentioned {key}"}, status=404)
-        return _json(web, {"record": entry.state.record(), "contacts": entry.holders, "trail": entry.trail})
+            return not_found(web, request, f"no event has mentioned {key}")
+        if wants_html(request):
+            return web.html(pages.address_page(entry.state.record(), entry.holders, entry.trail, limit), headers=_VARY)
+        return _json(web, {"record": entry.state.record(), "contacts": entry.holders, "trail": entry.trail},
+                     headers=_VARY)
 
     @app.page("/contacts/{contact_id}")
     async def contact_view(web, request, contact_id: str):
@@ -68,8 +104,10 @@ def install_views(pipeline) -> None:
             return routed
         entry = pipeline.lookup_contact(contact_id)
         if entry is None:
-            return _json(web, {"error": f"no event has mentioned contact {contact_id!r}"}, status=404)
-        return _json(web, entry.render(contact_id))
+            return not_found(web, request, f"no event has mentioned contact {contact_id!r}")
+        if wants_html(request):
+            return web.html(pages.contact_page(entry.render(contact_id), limit), headers=_VARY)
+        return _json(web, entry.render(contact_id), headers=_VARY)
 
     @app.page("/metrics")
     async def metrics_view(web, request):
@@ -79,3 +117,5 @@ def install_views(pipeline) -> None:
     async def health_view(web, request):
         assigned = sorted(f"{tp.topic}/{tp.partition}" for tp in app.consumer.assignment())
         return _json(web, {"assigned": assigned, "processing_guarantee": pipeline.settings.processing_guarantee})
+
+    install_operator_views(pipeline, _json)

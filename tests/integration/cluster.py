@@ -54,7 +54,7 @@ class Cluster:
 
     def cli(self, *args: str) -> subprocess.CompletedProcess:
         cmd = [sys.executable, "-m", "bounceback.cli", *args]
-        if args[0] in ("publish", "export-log"):
+        if args[0] in ("publish", "export-log", "import-bounce-list"):
             cmd += ["--broker", self.bootstrap, "--partitions", str(self.partitions), "--topic-prefix", self.prefix]
         result = subprocess.run(cmd, cwd=ROOT, capture_output=True, timeout=300)
         assert result.returncode == 0, result.stderr.decode()

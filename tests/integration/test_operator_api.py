@@ -1,0 +1,154 @@
+"""The operator API and the bounce-list import on a real broker: bearer-token checks for
+each state-changing endpoint, changes that go through the log (so replay sees them), the
+HTML card from whichever worker is asked, and a re-import that changes nothing."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+TOKEN = "operator-test-token"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "bounce_lists"
+THREE = ["email:anna@example.com", "email:bob@example.org", "sms:+46701234567"]
+LOG = [
+    {"type": "contact", "event_id": "ev-1", "occurred_at": "2026-03-01T07:00:00Z", "contact_id": "c-1",
+     "emails": ["carl@example.com"], "phones": []},
+    {"type": "delivery", "event_id": "ev-2", "occurred_at": "2026-03-01T08:00:00Z", "channel": "email",
+     "address": "carl@example.com", "message_id": "m-1", "status": "hard_bounce", "contact_id": "c-1",
+     "bounce_reason": "No such user", "bounce_code": "5.1.1"},
+]
+
+
+def call(worker, method: str, path: str, body: bytes | None = None, headers: dict | None = None):
+    request = urllib.request.Request(worker.url + path, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), exc.read()
+
+
+def bearer(token: str) -> dict:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def inbound_of_type(cluster, kind: str) -> list[dict]:
+    marker = f'"type":"{kind}"'.encode()
+    return [json.loads(v) for records in cluster.read("events").values() for _, v, _ in records if marker in v]
+
+
+def address_json(worker, key: str) -> dict:
+    channel, address = key.split(":", 1)
+    status, _, body = call(worker, "GET", f"/addresses/{channel}/{urllib.request.quote(address)}")
+    assert status == 200, body
+    return json.loads(body)
+
+
+def assert_token_checks(cluster, worker, method: str, path: str, body: bytes, kind: str) -> None:
+    status, headers, answer = call(worker, method, path, body)
+    assert status == 401, answer
+    assert headers.get("WWW-Authenticate", "").startswith("Bearer")
+    status, _, answer = call(worker, method, path, body, bearer("wrong-token"))
+    assert status == 403, answer
+    assert json.loads(answer)["error"] == "the operator token is wrong"
+    assert inbound_of_type(cluster, kind) == [], "a refused request must publish nothing"
+
+
+def test_operator_endpoints_need_the_token_and_their_changes_go_through_the_log(cluster, tmp_path, monkeypatch):
+    monkeypatch.setenv("BOUNCEBACK_OPERATOR_TOKEN", TOKEN)
+    one, two = cluster.worker("w1"), cluster.worker("w2")
+    cluster.wait_ready()
+    log = tmp_path / "log.jsonl"
+    log.write_text("".join(json.dumps(e) + "\n" for e in LOG))
+    cluster.cli("publish", str(log))
+    cluster.wait_idle()
+
+    # the card: HTML for a browser, JSON for everyone else, from either worker
+    for worker in (one, two):
+        status, headers, body = call(worker, "GET", "/contacts/c-1", headers={"Accept": "text/html"})
+        assert status == 200 and headers["Content-Type"].startswith("text/html"), body
+        assert b'data-key="email:carl@example.com" data-state="blocked"' in body
+        status, headers, body = call(worker, "GET", "/contacts/c-1")
+        assert status == 200 and headers["Content-Type"].startswith("application/json")
+        assert json.loads(body)["addresses"][0]["state"] == "blocked"
+        status, _, body = call(worker, "GET", "/contacts/nobody", headers={"Accept": "text/html"})
+        assert status == 404 and b"<h1>Not found</h1>" in body
+
+    # manual unblock
+    unblock = "/addresses/email/Carl@Example.com/unblock"
+    note = json.dumps({"actor": "ops@shop.example", "note": "mailbox restored"}).encode()
+    assert_token_checks(cluster, two, "POST", unblock, note, "unblock")
+    status, _, answer = call(two, "POST", unblock, b'{"note": "no actor"}', bearer(TOKEN))
+    assert status == 400 and "actor" in json.loads(answer)["error"]
+    status, _, answer = call(two, "POST", "/addresses/email/not-an-email/unblock", note, bearer(TOKEN))
+    assert status == 400
+    status, _, answer = call(two, "POST", unblock, note, bearer(TOKEN))
+    assert status == 202, answer
+    assert json.loads(answer)["address"] == "email:carl@example.com"
+
+    # bounce-list upload
+    upload = "/bounce-lists?list=bounced&source=invalid_rows.csv"
+    csv = (FIXTURES / "invalid_rows.csv").read_bytes()
+    assert_token_checks(cluster, one, "POST", upload, csv, "bounce_list")
+    status, _, answer = call(one, "POST", "/bounce-lists?list=nope", csv, bearer(TOKEN))
+    assert status == 400
+    status, _, answer = call(one, "POST", upload, csv, {**bearer(TOKEN), "Content-Type": "text/csv"})
+    assert status == 200, answer
+    summary = json.loads(answer)
+    assert (summary["imported"], summary["duplicates"], summary["invalid"]) == (3, 1, 6)
+    assert [row["line"] for row in summary["invalid_rows"]] == [3, 4, 5, 7, 8, 10]
+    status, _, answer = call(one, "POST", upload + "&dry_run=1", csv, bearer(TOKEN))
+    assert status == 200 and json.loads(answer)["dry_run"] is True
+    cluster.wait_idle()
+
+    carl = address_json(one, "email:carl@example.com")
+    assert carl["record"]["state"] == "active"
+    assert carl["trail"][-1]["event"] == "manual unblock by ops@shop.example: mailbox restored"
+    for key in THREE:
+        record = address_json(two, key)["record"]
+        assert (record["state"], record["reasons"]) == ("blocked", ["bounce_list"])
+    assert len(inbound_of_type(cluster, "bounce_list")) == 3  # the dry run published nothing
+    assert [u["actor"] for u in inbound_of_type(cluster, "unblock")] == ["ops@shop.example"]
+
+    # replay of the log as applied gives the live state: the changes went through the log
+    exported = cluster.workdir / "export.jsonl"
+    cluster.cli("export-log", "--out", str(exported))
+    expected = cluster.replay(exported, "replay")
+    suppressions, _ = cluster.live_outputs()
+    assert suppressions == expected[0]
+    assert {json.loads(s)["address"] for s in suppressions} == {"anna@example.com", "bob@example.org", "+46701234567"}
+
+
+def test_import_bounce_list_publishes_each_row_once_and_a_re_import_changes_nothing(cluster):
+    worker = cluster.worker("w1")
+    cluster.wait_ready()
+    path = str(FIXTURES / "invalid_rows.csv")
+    result = cluster.cli("import-bounce-list", path, "--list", "unsubscribed")
+    assert result.stdout.decode().strip() == (
+        f"{path}: 11 lines: imported to {cluster.prefix}.events 3 entries (list unsubscribed); "
+        "1 duplicates within the file; 6 invalid; 0 blank; header row: yes; separator ','")
+    reported = [line.split(":", 2)[1] for line in result.stderr.decode().splitlines() if line.startswith(path)]
+    assert reported == ["3", "4", "5", "7", "8", "10"]
+    cluster.wait_idle()
+    suppressions_before = cluster.read("suppressions")
+    records = {key: address_json(worker, key)["record"] for key in THREE}
+    assert {k: (r["state"], r["reasons"]) for k, r in records.items()} == dict.fromkeys(
+        THREE, ("unsubscribed", ["unsubscribed"]))
+    assert sum(len(r) for r in suppressions_before.values()) == 3
+
+    # the same file again (and the same entries in another layout): nothing changes
+    cluster.cli("import-bounce-list", path, "--list", "unsubscribed")
+    cluster.cli("import-bounce-list", str(FIXTURES / "semicolon_header.csv"), "--list", "unsubscribed")
+    cluster.wait_idle()
+    assert cluster.read("suppressions") == suppressions_before
+    for key in THREE:
+        answer = address_json(worker, key)
+        assert answer["record"] == records[key]
+        assert answer["trail"][-1]["decision"].endswith("already applied -> ignored")
+    assert len(inbound_of_type(cluster, "bounce_list")) == 9  # sent again, applied once
