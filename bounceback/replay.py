@@ -13,14 +13,12 @@ import gc
 
 import msgspec
 
-from projections.intake import normalise_event
 from projections.ledger import Ledger
-from projections.normalize import AddressNormalizer
 from projections.policy import Policy
 from schemas.events import InvalidEvent, Tick, decode_event
 from schemas.records import RejectedLine
 
-_encode = msgspec.json.Encoder().encode
+_encode_lines = msgspec.json.Encoder().encode_lines
 
 
 @dataclass
@@ -70,24 +68,23 @@ def _without_cyclic_gc():
 def _fold(lines, policy, as_of, audit, on_progress) -> ReplayResult:
     ledger = Ledger(policy, audit=audit)
     result = ReplayResult(ledger)
-    normalise = AddressNormalizer(ledger.policy.default_region)
-    apply = ledger.apply
+    apply = ledger.apply_decoded
+    decode = decode_event
     rejected = result.rejected
     events = 0
     for number, raw in enumerate(lines, 1):
         try:
-            event = normalise_event(decode_event(raw), normalise)
+            apply(decode(raw))
         except InvalidEvent as exc:
             if not raw.strip():
                 continue  # blank lines are not events
             rejected.append(RejectedLine(number, str(exc), raw.rstrip(b"\r\n").decode("utf-8", "replace")))
             continue
-        apply(event)
         events += 1
         if on_progress is not None and not number & 0xFFFF:
             on_progress(number)
     if as_of is not None:
-        apply(Tick(at=as_of))
+        ledger.apply(Tick(at=as_of))
     result.events = events
     return result
 
@@ -98,27 +95,25 @@ def write_outputs(result: ReplayResult, out_dir: str | Path) -> dict[str, int]:
         return _write(result, Path(out_dir))
 
 
+# Records are encoded a batch at a time into one buffer: one write per batch, not per line.
+_BATCH = 2048
+
+
 def _write(result: ReplayResult, out: Path) -> dict[str, int]:
     out.mkdir(parents=True, exist_ok=True)
     addresses = result.ledger.address_records()
-    counts = {}
-    with open(out / "addresses.jsonl", "wb") as all_file, open(out / "suppressions.jsonl", "wb") as suppressed_file:
-        suppressed = 0
-        for record in addresses.values():
-            line = _encode(record) + b"\n"
-            all_file.write(line)
-            if record.reasons:
-                suppressed_file.write(line)
-                suppressed += 1
-    counts["addresses"], counts["suppressions"] = len(addresses), suppressed
-    contacts = 0
-    with open(out / "contacts.jsonl", "wb") as contact_file:
-        for record in result.ledger.contact_records(addresses):
-            contact_file.write(_encode(record) + b"\n")
-            contacts += 1
-    counts["contacts"] = contacts
-    with open(out / "rejected.jsonl", "wb") as rejected_file:
-        for line in result.rejected:
-            rejected_file.write(_encode(line) + b"\n")
-    counts["rejected"] = len(result.rejected)
-    return counts
+    records = list(addresses.values())
+    suppressions = [record for record in records if record.reasons]
+    _write_lines(out / "addresses.jsonl", records)
+    _write_lines(out / "suppressions.jsonl", suppressions)
+    contacts = result.ledger.contact_records(addresses)
+    _write_lines(out / "contacts.jsonl", contacts)
+    _write_lines(out / "rejected.jsonl", result.rejected)
+    return {"addresses": len(records), "suppressions": len(suppressions), "contacts": len(contacts),
+            "rejected": len(result.rejected)}
+
+
+def _write_lines(path: Path, records: list) -> None:
+    with open(path, "wb") as file:
+        for start in range(0, len(records), _BATCH):
+            file.write(_encode_lines(records[start:start + _BATCH]))

@@ -45,10 +45,11 @@ class AddressState(msgspec.Struct, omit_defaults=True, gc=False):
 
     def soft_count(self) -> int:
         """The current soft-bounce set: soft bounces after the latest delivery (and unblock)."""
+        soft = self.soft
         latest = self.delivered_at
-        if latest is None:
-            return len(self.soft)
-        return sum(1 for t in self.soft.values() if t > latest)
+        if latest is None or not soft:
+            return len(soft)
+        return sum(1 for t in soft.values() if t > latest)
 
     def longest_run(self) -> int:
         """The most soft bounces that happened with no delivery between them. A delivery
@@ -61,14 +62,9 @@ class AddressState(msgspec.Struct, omit_defaults=True, gc=False):
         return max(runs.values(), default=0)
 
     def record(self) -> AddressRecord:
-        return AddressRecord(
-            channel=self.channel,
-            address=self.address,
-            state=address_state(self.reasons),
-            reasons=sorted(self.reasons),
-            soft_bounces=self.soft_count(),
-            updated_at=self.updated_at,
-        )
+        reasons = self.reasons
+        return AddressRecord(self.channel, self.address, address_state(reasons), sorted(reasons),
+                             self.soft_count(), self.updated_at)
 
 
 class AddressOutcome(msgspec.Struct):
