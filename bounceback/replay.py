@@ -61,6 +61,12 @@ def _without_cyclic_gc():
     try:
         yield
     finally:
+        # Everything allocated meanwhile is still in the youngest generation; the first
+        # collection after enabling would walk all of it (measured: 0.7s after a 1M-event
+        # fold). Freezing and unfreezing moves it to the oldest generation instead, where
+        # it is examined at the next full collection, as long-lived objects are.
+        gc.freeze()
+        gc.unfreeze()
         if enabled:
             gc.enable()
 

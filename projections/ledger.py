@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
+import msgspec
+
 from projections.addresses import AddressState, apply_address_event, apply_delivery, fire_deadline, new_address
 from projections.audit import Trail, deadline_entry, duplicate_entry, event_entry, snapshot
 from projections.contacts import ContactState, render_contact, set_addresses
@@ -30,15 +32,15 @@ from schemas.records import AddressRecord, ContactRecord, MessageRecord
 _ROUTE_LIMIT = 1_000_000
 
 
-class _Scope:
-    """One address of the ledger: its key, its state and the event ids applied to it."""
+class _Scope(msgspec.Struct, gc=False):
+    """One address of the ledger: its key, its state and the event ids applied to it.
 
-    __slots__ = ("key", "state", "applied")
+    The ids are the keys of a dict rather than a set: a dict holding only strings is not
+    tracked by the cyclic garbage collector, a set always is."""
 
-    def __init__(self, key: str, state: AddressState) -> None:
-        self.key = key
-        self.state = state
-        self.applied: set[str] = set()
+    key: str
+    state: AddressState
+    applied: dict[str, None] = {}
 
 
 class Ledger:
@@ -51,7 +53,7 @@ class Ledger:
         self._scopes: dict[str, _Scope] = {}
         self._routes: dict[str, dict[str, _Scope]] = {"email": {}, "sms": {}}
         # contact id -> the ids of the `contact` events applied to it
-        self._contact_applied: dict[str, set[str]] = {}
+        self._contact_applied: dict[str, dict[str, None]] = {}
         self.deadlines = DeadlineQueue()
         self.normalise = AddressNormalizer(self.policy.default_region)
         # the audit trail of the address keys asked for ("*": all of them)
@@ -71,7 +73,7 @@ class Ledger:
         event_id = event.event_id
         if event_id in applied:
             return
-        applied.add(event_id)
+        applied[event_id] = None
         if kind is Delivery:
             outcome = apply_delivery(scope.state, event, self.policy)
             if outcome.deadline is not None:
@@ -126,7 +128,7 @@ class Ledger:
             if trail is not None:
                 trail.add(key, duplicate_entry(address, event))
             return
-        scope.applied.add(event.event_id)
+        scope.applied[event.event_id] = None
         before = snapshot(address, getattr(event, "message_id", None)) if trail is not None else None
         if type(event) is Delivery:
             outcome = apply_delivery(address, event, self.policy)
@@ -145,10 +147,10 @@ class Ledger:
         contact_id = event.contact_id
         applied = self._contact_applied.get(contact_id)
         if applied is None:
-            applied = self._contact_applied[contact_id] = set()
+            applied = self._contact_applied[contact_id] = {}
         elif event.event_id in applied:
             return
-        applied.add(event.event_id)
+        applied[event.event_id] = None
         contact = self.contacts.get(contact_id)
         if contact is None:
             contact = self.contacts[contact_id] = ContactState()
