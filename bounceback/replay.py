@@ -18,7 +18,7 @@ from projections.policy import Policy
 from schemas.events import InvalidEvent, Tick, decode_event
 from schemas.records import RejectedLine
 
-_encode_lines = msgspec.json.Encoder().encode_lines
+_encoder = msgspec.json.Encoder()
 
 
 @dataclass
@@ -101,25 +101,34 @@ def write_outputs(result: ReplayResult, out_dir: str | Path) -> dict[str, int]:
         return _write(result, Path(out_dir))
 
 
-# Records are encoded a batch at a time into one buffer: one write per batch, not per line.
-_BATCH = 2048
-
-
 def _write(result: ReplayResult, out: Path) -> dict[str, int]:
     out.mkdir(parents=True, exist_ok=True)
     addresses = result.ledger.address_records()
-    records = list(addresses.values())
-    suppressions = [record for record in records if record.reasons]
-    _write_lines(out / "addresses.jsonl", records)
-    _write_lines(out / "suppressions.jsonl", suppressions)
-    contacts = result.ledger.contact_records(addresses)
-    _write_lines(out / "contacts.jsonl", contacts)
-    _write_lines(out / "rejected.jsonl", result.rejected)
-    return {"addresses": len(records), "suppressions": len(suppressions), "contacts": len(contacts),
-            "rejected": len(result.rejected)}
+    return {
+        "addresses": _write_lines(out / "addresses.jsonl", addresses.values()),
+        "suppressions": _write_lines(out / "suppressions.jsonl", (r for r in addresses.values() if r.reasons)),
+        "contacts": _write_lines(out / "contacts.jsonl", result.ledger.iter_contact_records(addresses)),
+        "rejected": _write_lines(out / "rejected.jsonl", result.rejected),
+    }
 
 
-def _write_lines(path: Path, records: list) -> None:
+# Lines are encoded into one reused buffer and written out a MiB at a time: no bytes object
+# per line, and no buffer the size of a whole file.
+_CHUNK = 1 << 20
+
+
+def _write_lines(path: Path, records: Iterable) -> int:
+    """Write each record as one JSON line; returns how many."""
+    count = 0
+    buffer = bytearray()
+    encode_into = _encoder.encode_into
     with open(path, "wb") as file:
-        for start in range(0, len(records), _BATCH):
-            file.write(_encode_lines(records[start:start + _BATCH]))
+        for record in records:
+            encode_into(record, buffer, -1)
+            buffer += b"\n"
+            count += 1
+            if len(buffer) >= _CHUNK:
+                file.write(buffer)
+                buffer.clear()
+        file.write(buffer)
+    return count

@@ -13,7 +13,7 @@ also holds the ids applied there.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 
 import msgspec
@@ -181,40 +181,48 @@ class Ledger:
         addresses = self.addresses
         return {key: addresses[key].record() for key in sorted(addresses)}
 
-    def _messages_by_contact(self, only: str | None = None) -> dict[str, list[MessageRecord]]:
-        """The records of the messages whose reports carried each contact id (of `only`),
-        found from the messages themselves in one pass over the state; a contact's list is
-        sorted when its card is rendered, so the pass's order does not matter."""
-        by_contact: dict[str, list[MessageRecord]] = {}
+    def _messages_by_contact(self, only: str | None = None) -> dict[str, list]:
+        """For each contact id (or `only` that one), the messages whose reports carried it, as
+        a flat list of (address state, message id, message state) triples, found from the
+        messages themselves in one pass over the state. A card sorts its messages, so the
+        pass's order does not matter."""
+        by_contact: dict[str, list] = {}
         for address in self.addresses.values():
-            channel, value = address.channel, address.address
             for message_id, message in address.messages.items():
                 contacts = message.contacts
                 if not contacts or (only is not None and only not in contacts):
                     continue
-                record = message.record(message_id, channel, value)
                 for contact_id in contacts:
                     found = by_contact.get(contact_id)
                     if found is None:
-                        by_contact[contact_id] = [record]
+                        by_contact[contact_id] = [address, message_id, message]
                     else:
-                        found.append(record)
+                        found += (address, message_id, message)
         return by_contact
+
+    @staticmethod
+    def _message_records(found: list) -> list[MessageRecord]:
+        return [message.record(message_id, address.channel, address.address)
+                for address, message_id, message in zip(found[::3], found[1::3], found[2::3])]
 
     def contact_record(self, contact_id: str) -> ContactRecord:
         """One contact's record (a pass over all messages: for many, use contact_records)."""
-        messages = self._messages_by_contact(contact_id).get(contact_id, [])
+        messages = self._message_records(self._messages_by_contact(contact_id).get(contact_id, []))
         return render_contact(contact_id, self.contacts[contact_id], self._address_record, messages)
 
     def contact_records(self, address_records: dict[str, AddressRecord] | None = None) -> list[ContactRecord]:
         """All contact records; `address_records` (by key) saves rendering them again."""
+        return list(self.iter_contact_records(address_records))
+
+    def iter_contact_records(self, address_records: dict[str, AddressRecord] | None = None) -> Iterator[ContactRecord]:
+        """All contact records, by contact id, each made when it is asked for: a writer that
+        encodes each as it comes works on records still in the CPU's caches."""
         record = address_records.get if address_records is not None else self._address_record
         by_contact = self._messages_by_contact()
         contacts = self.contacts
-        return [
-            render_contact(contact_id, contacts[contact_id], record, by_contact.get(contact_id, []))
-            for contact_id in sorted(contacts)
-        ]
+        for contact_id in sorted(contacts):
+            messages = self._message_records(by_contact.get(contact_id, []))
+            yield render_contact(contact_id, contacts[contact_id], record, messages)
 
     def _address_record(self, key: str) -> AddressRecord | None:
         address = self.addresses.get(key)
