@@ -54,6 +54,9 @@ class Ledger:
         self._routes: dict[str, dict[str, _Scope]] = {"email": {}, "sms": {}}
         # contact id -> the ids of the `contact` events applied to it
         self._contact_applied: dict[str, dict[str, None]] = {}
+        # contact id -> the messages whose reports carried it, as a flat list of
+        # (address state, message id, message state) triples: no tuple per message
+        self._contact_messages: dict[str, list] = {}
         self.deadlines = DeadlineQueue()
         self.normalise = AddressNormalizer(self.policy.default_region)
         # the audit trail of the address keys asked for ("*": all of them)
@@ -80,12 +83,23 @@ class Ledger:
                 self.deadlines.push(outcome.deadline, scope.key, outcome.message_id)
             # a contact is seen when any event carries its id: for a report, that is when a
             # message first carries it
-            contact_id = outcome.new_contact
-        else:
-            apply_address_event(scope.state, event, self.policy)
-            contact_id = getattr(event, "contact_id", None)
+            if outcome.new_contact is not None:
+                self._carried(outcome.new_contact, scope.state, outcome.message_id)
+            return
+        apply_address_event(scope.state, event, self.policy)
+        contact_id = getattr(event, "contact_id", None)
         if contact_id is not None and contact_id not in self.contacts:
             self.contacts[contact_id] = ContactState()
+
+    def _carried(self, contact_id: str, address: AddressState, message_id: str) -> None:
+        """A message's reports carry a contact id for the first time."""
+        found = self._contact_messages.get(contact_id)
+        if found is None:
+            self._contact_messages[contact_id] = [address, message_id, address.messages[message_id]]
+            if contact_id not in self.contacts:
+                self.contacts[contact_id] = ContactState()
+        else:
+            found += (address, message_id, address.messages[message_id])
 
     def _route(self, event) -> _Scope:
         """The scope of an address event's address as written, remembered for the next time."""
@@ -134,6 +148,8 @@ class Ledger:
             outcome = apply_delivery(address, event, self.policy)
             if outcome.deadline is not None:
                 self.deadlines.push(outcome.deadline, key, outcome.message_id)
+            if outcome.new_contact is not None:
+                self._carried(outcome.new_contact, address, outcome.message_id)
         else:
             outcome = apply_address_event(address, event, self.policy)
         # a contact is seen when any event carries its id
@@ -181,33 +197,14 @@ class Ledger:
         addresses = self.addresses
         return {key: addresses[key].record() for key in sorted(addresses)}
 
-    def _messages_by_contact(self, only: str | None = None) -> dict[str, list]:
-        """For each contact id (or `only` that one), the messages whose reports carried it, as
-        a flat list of (address state, message id, message state) triples, found from the
-        messages themselves in one pass over the state. A card sorts its messages, so the
-        pass's order does not matter."""
-        by_contact: dict[str, list] = {}
-        for address in self.addresses.values():
-            for message_id, message in address.messages.items():
-                contacts = message.contacts
-                if not contacts or (only is not None and only not in contacts):
-                    continue
-                for contact_id in contacts:
-                    found = by_contact.get(contact_id)
-                    if found is None:
-                        by_contact[contact_id] = [address, message_id, message]
-                    else:
-                        found += (address, message_id, message)
-        return by_contact
-
     @staticmethod
     def _message_records(found: list) -> list[MessageRecord]:
         return [message.record(message_id, address.channel, address.address)
                 for address, message_id, message in zip(found[::3], found[1::3], found[2::3])]
 
     def contact_record(self, contact_id: str) -> ContactRecord:
-        """One contact's record (a pass over all messages: for many, use contact_records)."""
-        messages = self._message_records(self._messages_by_contact(contact_id).get(contact_id, []))
+        """One contact's record."""
+        messages = self._message_records(self._contact_messages.get(contact_id, []))
         return render_contact(contact_id, self.contacts[contact_id], self._address_record, messages)
 
     def contact_records(self, address_records: dict[str, AddressRecord] | None = None) -> list[ContactRecord]:
@@ -218,7 +215,7 @@ class Ledger:
         """All contact records, by contact id, each made when it is asked for: a writer that
         encodes each as it comes works on records still in the CPU's caches."""
         record = address_records.get if address_records is not None else self._address_record
-        by_contact = self._messages_by_contact()
+        by_contact = self._contact_messages
         contacts = self.contacts
         for contact_id in sorted(contacts):
             messages = self._message_records(by_contact.get(contact_id, []))
