@@ -15,14 +15,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from datetime import datetime
+from heapq import heappop, heappush
+from itertools import count
 
 import msgspec
 
 from projections.addresses import AddressState, apply_address_event, apply_delivery, fire_deadline, new_address
 from projections.audit import Trail, deadline_entry, duplicate_entry, event_entry, snapshot
 from projections.contacts import ContactState, render_contact, set_addresses
-from projections.deadlines import DeadlineQueue
 from projections.intake import normalise_event
+from projections.messages import MessageState
 from projections.normalize import AddressNormalizer, InvalidAddress
 from projections.policy import Policy
 from schemas.events import Contact, Delivery, Event, InvalidEvent, Tick
@@ -57,7 +59,9 @@ class Ledger:
         # contact id -> the messages whose reports carried it, as a flat list of
         # (address state, message id, message state) triples: no tuple per message
         self._contact_messages: dict[str, list] = {}
-        self.deadlines = DeadlineQueue()
+        # (due, address key, message id, push count, message state), earliest first (see _deadline)
+        self._deadlines: list[tuple[datetime, str, str, int, MessageState]] = []
+        self._pushes = count()
         self.normalise = AddressNormalizer(self.policy.default_region)
         # the audit trail of the address keys asked for ("*": all of them)
         self.trail = Trail(audit) if audit is not None else None
@@ -80,7 +84,7 @@ class Ledger:
         if kind is Delivery:
             outcome = apply_delivery(scope.state, event, self.policy)
             if outcome.deadline is not None:
-                self.deadlines.push(outcome.deadline, scope.key, outcome.message_id)
+                self._deadline(outcome.deadline, scope.key, outcome.message_id, scope.state)
             # a contact is seen when any event carries its id: for a report, that is when a
             # message first carries it
             if outcome.new_contact is not None:
@@ -90,6 +94,14 @@ class Ledger:
         contact_id = getattr(event, "contact_id", None)
         if contact_id is not None and contact_id not in self.contacts:
             self.contacts[contact_id] = ContactState()
+
+    def _deadline(self, due: datetime, key: str, message_id: str, address: AddressState) -> None:
+        # The queue of projections.deadlines, with the message's state in each entry so that a
+        # stale entry (most are: the message settled first) is dropped without looking the
+        # address and the message up. Entries are unique in (due, key, message id), as a
+        # deadline only moves earlier; the push count after them keeps states from ever
+        # being compared.
+        heappush(self._deadlines, (due, key, message_id, next(self._pushes), address.messages[message_id]))
 
     def _carried(self, contact_id: str, address: AddressState, message_id: str) -> None:
         """A message's reports carry a contact id for the first time."""
@@ -147,7 +159,7 @@ class Ledger:
         if type(event) is Delivery:
             outcome = apply_delivery(address, event, self.policy)
             if outcome.deadline is not None:
-                self.deadlines.push(outcome.deadline, key, outcome.message_id)
+                self._deadline(outcome.deadline, key, outcome.message_id, address)
             if outcome.new_contact is not None:
                 self._carried(outcome.new_contact, address, outcome.message_id)
         else:
@@ -180,7 +192,11 @@ class Ledger:
         if self.clock is not None and at < self.clock:
             return
         self.clock = at
-        for due, key, message_id in self.deadlines.pop_due(at):
+        heap = self._deadlines
+        while heap and heap[0][0] <= at:
+            due, key, message_id, _, message = heappop(heap)
+            if message.final is not None or message.deadline != due:
+                continue  # settled, or moved to an earlier deadline: fire_deadline would ignore it
             address = self.addresses[key]
             trail = self.trail if self.trail is not None and key in self.trail else None
             before = snapshot(address, message_id) if trail is not None else None
