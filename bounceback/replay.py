@@ -13,14 +13,12 @@ import gc
 
 import msgspec
 
-from projections.intake import normalise_event
 from projections.ledger import Ledger
-from projections.normalize import AddressNormalizer
 from projections.policy import Policy
 from schemas.events import InvalidEvent, Tick, decode_event
 from schemas.records import RejectedLine
 
-_encode = msgspec.json.Encoder().encode
+_encoder = msgspec.json.Encoder()
 
 
 @dataclass
@@ -63,6 +61,12 @@ def _without_cyclic_gc():
     try:
         yield
     finally:
+        # Everything allocated meanwhile is still in the youngest generation; the first
+        # collection after enabling would walk all of it (measured: 0.7s after a 1M-event
+        # fold). Freezing and unfreezing moves it to the oldest generation instead, where
+        # it is examined at the next full collection, as long-lived objects are.
+        gc.freeze()
+        gc.unfreeze()
         if enabled:
             gc.enable()
 
@@ -70,24 +74,23 @@ def _without_cyclic_gc():
 def _fold(lines, policy, as_of, audit, on_progress) -> ReplayResult:
     ledger = Ledger(policy, audit=audit)
     result = ReplayResult(ledger)
-    normalise = AddressNormalizer(ledger.policy.default_region)
-    apply = ledger.apply
+    apply = ledger.apply_decoded
+    decode = decode_event
     rejected = result.rejected
     events = 0
     for number, raw in enumerate(lines, 1):
         try:
-            event = normalise_event(decode_event(raw), normalise)
+            apply(decode(raw))
         except InvalidEvent as exc:
             if not raw.strip():
                 continue  # blank lines are not events
             rejected.append(RejectedLine(number, str(exc), raw.rstrip(b"\r\n").decode("utf-8", "replace")))
             continue
-        apply(event)
         events += 1
         if on_progress is not None and not number & 0xFFFF:
             on_progress(number)
     if as_of is not None:
-        apply(Tick(at=as_of))
+        ledger.apply(Tick(at=as_of))
     result.events = events
     return result
 
@@ -101,24 +104,31 @@ def write_outputs(result: ReplayResult, out_dir: str | Path) -> dict[str, int]:
 def _write(result: ReplayResult, out: Path) -> dict[str, int]:
     out.mkdir(parents=True, exist_ok=True)
     addresses = result.ledger.address_records()
-    counts = {}
-    with open(out / "addresses.jsonl", "wb") as all_file, open(out / "suppressions.jsonl", "wb") as suppressed_file:
-        suppressed = 0
-        for record in addresses.values():
-            line = _encode(record) + b"\n"
-            all_file.write(line)
-            if record.reasons:
-                suppressed_file.write(line)
-                suppressed += 1
-    counts["addresses"], counts["suppressions"] = len(addresses), suppressed
-    contacts = 0
-    with open(out / "contacts.jsonl", "wb") as contact_file:
-        for record in result.ledger.contact_records(addresses):
-            contact_file.write(_encode(record) + b"\n")
-            contacts += 1
-    counts["contacts"] = contacts
-    with open(out / "rejected.jsonl", "wb") as rejected_file:
-        for line in result.rejected:
-            rejected_file.write(_encode(line) + b"\n")
-    counts["rejected"] = len(result.rejected)
-    return counts
+    return {
+        "addresses": _write_lines(out / "addresses.jsonl", addresses.values()),
+        "suppressions": _write_lines(out / "suppressions.jsonl", (r for r in addresses.values() if r.reasons)),
+        "contacts": _write_lines(out / "contacts.jsonl", result.ledger.iter_contact_records(addresses)),
+        "rejected": _write_lines(out / "rejected.jsonl", result.rejected),
+    }
+
+
+# Lines are encoded into one reused buffer and written out a MiB at a time: no bytes object
+# per line, and no buffer the size of a whole file.
+_CHUNK = 1 << 20
+
+
+def _write_lines(path: Path, records: Iterable) -> int:
+    """Write each record as one JSON line; returns how many."""
+    count = 0
+    buffer = bytearray()
+    encode_into = _encoder.encode_into
+    with open(path, "wb") as file:
+        for record in records:
+            encode_into(record, buffer, -1)
+            buffer += b"\n"
+            count += 1
+            if len(buffer) >= _CHUNK:
+                file.write(buffer)
+                buffer.clear()
+        file.write(buffer)
+    return count

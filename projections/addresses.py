@@ -45,10 +45,11 @@ class AddressState(msgspec.Struct, omit_defaults=True, gc=False):
 
     def soft_count(self) -> int:
         """The current soft-bounce set: soft bounces after the latest delivery (and unblock)."""
+        soft = self.soft
         latest = self.delivered_at
-        if latest is None:
-            return len(self.soft)
-        return sum(1 for t in self.soft.values() if t > latest)
+        if latest is None or not soft:
+            return len(soft)
+        return sum(1 for t in soft.values() if t > latest)
 
     def longest_run(self) -> int:
         """The most soft bounces that happened with no delivery between them. A delivery
@@ -61,14 +62,9 @@ class AddressState(msgspec.Struct, omit_defaults=True, gc=False):
         return max(runs.values(), default=0)
 
     def record(self) -> AddressRecord:
-        return AddressRecord(
-            channel=self.channel,
-            address=self.address,
-            state=address_state(self.reasons),
-            reasons=sorted(self.reasons),
-            soft_bounces=self.soft_count(),
-            updated_at=self.updated_at,
-        )
+        reasons = self.reasons
+        return AddressRecord(self.channel, self.address, address_state(reasons), sorted(reasons),
+                             self.soft_count(), self.updated_at)
 
 
 class AddressOutcome(msgspec.Struct):
@@ -134,12 +130,18 @@ def _count_delivery(a: AddressState, at: datetime, policy: Policy) -> tuple[bool
     """Returns (record changed, reasons changed)."""
     if a.unblocked_at is not None and at < a.unblocked_at:
         return False, False
-    count_before = a.soft_count()
-    insort(a.deliveries, at)
+    count_before = a.soft_count() if a.soft else 0
+    deliveries = a.deliveries
+    if not deliveries or at >= deliveries[-1]:
+        deliveries.append(at)  # the common case, reports in time order: where insort puts it
+    else:
+        insort(deliveries, at)
     if a.delivered_at is None or at > a.delivered_at:
         a.delivered_at = at
+    if not a.soft:
+        return False, False  # the common case: no soft bounce to take out of the count or to split into runs
     lifted = False
-    if "soft_bounce_limit" in a.reasons and a.soft and at < max(a.soft.values()):
+    if "soft_bounce_limit" in a.reasons and at < max(a.soft.values()):
         # a late report of a delivery inside the run that blocked: the run was not consecutive
         if a.longest_run() < policy.soft_bounce_limit:
             del a.reasons["soft_bounce_limit"]
@@ -160,17 +162,20 @@ def _opt_out(a: AddressState, reason: str, at: datetime) -> bool:
 
 def apply_delivery(a: AddressState, ev: Delivery, policy: Policy) -> AddressOutcome:
     message_id = ev.message_id
-    message = a.messages.get(message_id)
+    messages = a.messages
+    message = messages.get(message_id)
     if message is None:
-        message = a.messages[message_id] = MessageState()
+        message = messages[message_id] = MessageState()
     status, at = ev.status, ev.occurred_at
     apply_report(message, status, at, ev.bounce_reason, ev.bounce_code)
-    if ev.sendout_id is not None and message.sendout_id is None:
-        message.sendout_id = ev.sendout_id
+    sendout_id = ev.sendout_id
+    if sendout_id is not None and message.sendout_id is None:
+        message.sendout_id = sendout_id
     outcome = AddressOutcome(message_id=message_id)
-    if ev.contact_id is not None and ev.contact_id not in message.contacts:
-        message.contacts.append(ev.contact_id)
-        outcome.new_contact = ev.contact_id
+    contact_id = ev.contact_id
+    if contact_id is not None and contact_id not in message.contacts:
+        message.contacts.append(contact_id)
+        outcome.new_contact = contact_id
     if status == "deferred":
         if schedule(message, at + policy.deferral_timeout):
             outcome.deadline = message.deadline
@@ -178,15 +183,23 @@ def apply_delivery(a: AddressState, ev: Delivery, policy: Policy) -> AddressOutc
         if a.channel == "sms" and schedule(message, at + policy.sms_validity):
             outcome.deadline = message.deadline
     elif status in DELIVERIES:
-        outcome.changed, outcome.reasons_changed = _count_delivery(a, at, policy)
+        changed, outcome.reasons_changed = _count_delivery(a, at, policy)
+        if changed:
+            outcome.changed = True
+            a.updated_at = at
     elif status in SOFT_BOUNCES[a.channel]:
-        outcome.changed, outcome.reasons_changed = _count_soft_bounce(a, message_id, at, policy)
+        changed, outcome.reasons_changed = _count_soft_bounce(a, message_id, at, policy)
+        if changed:
+            outcome.changed = True
+            a.updated_at = at
     elif status == "hard_bounce":
-        outcome.changed = outcome.reasons_changed = _block(a, "hard_bounce", at)
+        if _block(a, "hard_bounce", at):
+            outcome.changed = outcome.reasons_changed = True
+            a.updated_at = at
     elif status == "complained":
-        outcome.changed = outcome.reasons_changed = _opt_out(a, "complaint", at)
-    if outcome.changed:
-        a.updated_at = at
+        if _opt_out(a, "complaint", at):
+            outcome.changed = outcome.reasons_changed = True
+            a.updated_at = at
     return outcome
 
 
