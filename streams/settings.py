@@ -71,6 +71,8 @@ class Settings:
     # the embedded Tansu broker needs two workarounds (see streams/tansu.py)
     tansu: bool = False
     session_timeout: float = 6.0
+    # a crashed worker starts itself again (streams/worker.py)
+    restart_on_crash: bool = True
 
     def __post_init__(self) -> None:
         if not self.app_id:
