@@ -156,6 +156,9 @@ def _worker_options(f):
                      type=float, help="Seconds between wall-clock ticks; 0 switches the clock off."),
         click.option("--loglevel", default="info", show_default=True,
                      type=click.Choice(["debug", "info", "warning", "error"])),
+        click.option("--restart-on-crash/--exit-on-crash", envvar="BOUNCEBACK_RESTART_ON_CRASH", default=True,
+                     show_default=True, help="After a crash, start the worker again from the last commit, "
+                                             "or exit (non-zero) and leave that to a supervisor."),
         click.option("--processing-guarantee", envvar="BOUNCEBACK_PROCESSING_GUARANTEE", default="auto",
                      show_default=True, type=click.Choice(["auto", "at_least_once", "exactly_once"]),
                      help="auto is exactly_once when the broker has transactions (Apache Kafka; checked "
@@ -183,7 +186,7 @@ def _settings(broker, partitions, topic_prefix, soft_bounce_limit=10, region="SE
 @_worker_options
 @policy_options
 def run(broker, partitions, topic_prefix, datadir, web_port, web_bind, web_host, clock_interval, loglevel,
-        processing_guarantee, operator_token, soft_bounce_limit, region):
+        restart_on_crash, processing_guarantee, operator_token, soft_bounce_limit, region):
     """Run the pipeline: a worker, and the embedded broker when no --broker is given.
 
     With no broker configured it starts the embedded Tansu broker (in memory: its data,
@@ -206,7 +209,7 @@ def run(broker, partitions, topic_prefix, datadir, web_port, web_bind, web_host,
     settings = _settings(broker, partitions, topic_prefix, soft_bounce_limit, region, datadir=datadir,
                          web_port=web_port, web_bind=web_bind, web_host=web_host, clock_interval=clock_interval,
                          tansu=embedded is not None, processing_guarantee=processing_guarantee,
-                         operator_token=operator_token)
+                         operator_token=operator_token, restart_on_crash=restart_on_crash)
     if embedded is not None and processing_guarantee == "exactly_once":
         embedded.stop()
         raise click.UsageError("the embedded broker has no transactions: exactly_once needs --broker")
@@ -223,7 +226,7 @@ def run(broker, partitions, topic_prefix, datadir, web_port, web_bind, web_host,
 @policy_options
 @click.option("--embedded-broker", is_flag=True, help="The broker is the embedded Tansu (applies its workarounds).")
 def worker(broker, partitions, topic_prefix, datadir, web_port, web_bind, web_host, clock_interval, loglevel,
-           processing_guarantee, operator_token, soft_bounce_limit, region, embedded_broker):
+           restart_on_crash, processing_guarantee, operator_token, soft_bounce_limit, region, embedded_broker):
     """Start one more worker: it joins the consumer group of the workers on the same broker
     and topics, and takes over a share of the partitions."""
     from streams.worker import run_worker
@@ -233,7 +236,7 @@ def worker(broker, partitions, topic_prefix, datadir, web_port, web_bind, web_ho
     settings = _settings(broker, partitions, topic_prefix, soft_bounce_limit, region, datadir=datadir,
                          web_port=web_port, web_bind=web_bind, web_host=web_host, clock_interval=clock_interval,
                          tansu=embedded_broker, processing_guarantee=processing_guarantee,
-                         operator_token=operator_token)
+                         operator_token=operator_token, restart_on_crash=restart_on_crash)
     run_worker(settings, loglevel)
 
 

@@ -73,6 +73,8 @@ class Settings:
     session_timeout: float = 6.0
     # the bearer token of the operator API (unblock, bounce-list upload); None: that API is off
     operator_token: str | None = None
+    # a crashed worker starts itself again (streams/worker.py)
+    restart_on_crash: bool = True
 
     def __post_init__(self) -> None:
         if not self.app_id:

@@ -1,5 +1,6 @@
 """Starting a worker: topics first, then the faust worker, which owns the process until
-it is stopped (Ctrl-C or SIGTERM: offsets committed, state closed, group left)."""
+it is stopped (Ctrl-C or SIGTERM: offsets committed, state closed, group left). A worker
+that crashes starts itself again, from the last commit."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import asyncio
 import logging
 import os
 import shutil
+import sys
+import time
 from pathlib import Path
 
 from streams.admin import ensure_topics, resolve_processing_guarantee
@@ -34,10 +37,25 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
         worker.execute_from_commandline()
     except SystemExit as exc:
         clean = exc.code in (None, 0)
+        if not clean and settings.restart_on_crash:
+            restart_after_crash(log)
         raise
     finally:
         if clean:
             _clean_stop_marker(Path(settings.datadir)).touch()
+
+
+def restart_after_crash(log: logging.Logger) -> None:
+    """Start this worker again in a fresh process: it resumes from the last commit (under
+    exactly-once with its local state rebuilt from the changelogs). Restarts are counted,
+    and spaced out more the more there have been, so a worker that keeps crashing is seen
+    in the log and does not spin."""
+    restarts = int(os.environ.get("BOUNCEBACK_RESTARTS", "0")) + 1
+    delay = min(60, 2 ** min(restarts, 6))
+    log.error("the worker crashed (see above); restart %d in %d s", restarts, delay)
+    time.sleep(delay)
+    os.environ["BOUNCEBACK_RESTARTS"] = str(restarts)
+    os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
 
 
 def _clean_stop_marker(datadir: Path) -> Path:
