@@ -15,7 +15,7 @@ import pytest
 from sendout.client import NotCaughtUp, SuppressionClient
 from tests.helpers import address_event, at, contact, delivery, unblock
 from tests.integration.cluster import ROOT
-from tests.integration.test_live_equals_replay import SAMPLE, replay
+from tests.integration.test_live_equals_replay import SAMPLE
 
 pytestmark = pytest.mark.integration
 encode = msgspec.json.encode
@@ -51,7 +51,7 @@ def test_a_client_started_before_and_one_started_after_the_changes_agree_with_re
         after = _client(cluster, "after")
         try:
             assert after.wait_caught_up(60), after.error
-            expected, _ = replay(cluster, SAMPLE, "replay")
+            expected, _ = cluster.replay(SAMPLE, "replay")
             assert expected, "the sample log suppresses addresses"
             assert _view(before) == expected
             assert _view(after) == expected
@@ -110,7 +110,7 @@ def test_a_restarted_client_resumes_from_its_stored_offsets_and_an_unblock_lifts
         assert client.reasons("email", "late@example.com") == ["hard_bounce"]
         assert client.reasons("email", "opt@example.com") == ["unsubscribed"]
         log = _write(cluster.workdir / "all.jsonl", first + second)
-        assert _view(client) == replay(cluster, log, "replay")[0]
+        assert _view(client) == cluster.replay(log, "replay")[0]
     finally:
         client.stop()
 
