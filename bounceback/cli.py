@@ -3,24 +3,14 @@
 from __future__ import annotations
 
 import sys
-from datetime import timezone
 
 import click
 import msgspec
 
+from bounceback.options import timestamp
 from bounceback.replay import fold_log, read_lines, write_outputs
 from projections.normalize import AddressNormalizer, InvalidAddress, address_key
 from projections.policy import Policy
-from schemas.events import Timestamp as _Timestamp
-
-
-def _timestamp(ctx, param, value):
-    if value is None:
-        return None
-    try:
-        return msgspec.json.decode(msgspec.json.encode(value), type=_Timestamp).astimezone(timezone.utc)
-    except msgspec.ValidationError:
-        raise click.BadParameter(f"{value!r} is not an RFC 3339 timestamp, e.g. 2026-03-04T10:00:00Z") from None
 
 
 def _policy(soft_bounce_limit: int, region: str) -> Policy:
@@ -54,7 +44,7 @@ def main() -> None:
 @click.argument("events", metavar="EVENTS.jsonl")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
               help="Directory for addresses.jsonl, suppressions.jsonl, contacts.jsonl, rejected.jsonl.")
-@click.option("--as-of", callback=_timestamp, help="Apply one final tick at this time (RFC 3339).")
+@click.option("--as-of", callback=timestamp, help="Apply one final tick at this time (RFC 3339).")
 @policy_options
 def replay(events: str, out_dir: str, as_of, soft_bounce_limit: int, region: str) -> None:
     """Fold a log (one JSON event per line; - for stdin) with the live rules, without Kafka.
@@ -91,7 +81,7 @@ def _file_lines_hint(path: str) -> int | None:
 @click.argument("channel", type=click.Choice(["email", "sms"]))
 @click.argument("address")
 @click.option("--events", required=True, metavar="EVENTS.jsonl", help="The log to read (- for stdin).")
-@click.option("--as-of", callback=_timestamp, help="Apply one final tick at this time (RFC 3339).")
+@click.option("--as-of", callback=timestamp, help="Apply one final tick at this time (RFC 3339).")
 @click.option("--json", "as_json", is_flag=True, help="Print the trail as JSON lines.")
 @policy_options
 def explain(channel: str, address: str, events: str, as_of, as_json: bool, soft_bounce_limit: int, region: str) -> None:

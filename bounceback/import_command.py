@@ -8,19 +8,9 @@ import sys
 from datetime import datetime, timezone
 
 import click
-import msgspec
 
+from bounceback.options import timestamp
 from projections.bounce_list import CHANNELS, LISTS, Invalid
-from schemas.events import Timestamp
-
-
-def _occurred_at(ctx, param, value):
-    if value is None:
-        return None
-    try:
-        return msgspec.json.decode(msgspec.json.encode(value), type=Timestamp).astimezone(timezone.utc)
-    except msgspec.ValidationError:
-        raise click.BadParameter(f"{value!r} is not an RFC 3339 timestamp, e.g. 2026-03-01T08:00:00Z") from None
 
 
 @click.command("import-bounce-list")
@@ -30,7 +20,7 @@ def _occurred_at(ctx, param, value):
 @click.option("--channel", default="auto", show_default=True, type=click.Choice(CHANNELS),
               help="What the values are; auto: a value with @ is an email, any other a phone number.")
 @click.option("--dry-run", is_flag=True, help="Check the file and print the summary; publish nothing.")
-@click.option("--occurred-at", callback=_occurred_at,
+@click.option("--occurred-at", callback=timestamp,
               help="Event time of the entries (RFC 3339); default: now. A re-import is ignored whatever its time.")
 @click.option("--default-region", "region", default="SE", show_default=True,
               help="Region for phone numbers written without a country code.")

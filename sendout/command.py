@@ -7,20 +7,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import click
-import msgspec
 
-from schemas.events import Timestamp
+from bounceback.options import timestamp
 
 _SHOWN_INVALID = 20  # invalid rows printed; all of them are in excluded.csv
-
-
-def _timestamp(ctx, param, value):
-    if value is None:
-        return datetime.now(timezone.utc).replace(microsecond=0)
-    try:
-        return msgspec.json.decode(msgspec.json.encode(value), type=Timestamp).astimezone(timezone.utc)
-    except msgspec.ValidationError:
-        raise click.BadParameter(f"{value!r} is not an RFC 3339 timestamp, e.g. 2026-03-04T10:00:00Z") from None
 
 
 @click.command("plan-sendout")
@@ -47,7 +37,7 @@ def _timestamp(ctx, param, value):
                    "instead of the topic.")
 @click.option("--catch-up-timeout", default=600.0, show_default=True, type=float,
               help="Seconds to wait for the view of the suppression topic to reach its end.")
-@click.option("--at", "occurred_at", callback=_timestamp, help="occurred_at of the events [default: now].")
+@click.option("--at", "occurred_at", callback=timestamp, help="occurred_at of the events [default: now].")
 @click.option("--default-region", "region", default="SE", show_default=True,
               help="Region for phone numbers written without a country code.")
 def plan_sendout(audience, sendout_id, channel, purpose, control_percent, out_dir, emit_sent, broker, partitions,
@@ -97,6 +87,7 @@ def plan_sendout(audience, sendout_id, channel, purpose, control_percent, out_di
 
     try:
         plan = SendoutPlan(sendout_id, channel, purpose, control_percent, reasons_of, AddressNormalizer(region))
+        occurred_at = occurred_at or datetime.now(timezone.utc).replace(microsecond=0)
         summary = plan_audience(audience, plan, out, occurred_at, emit_sent, on_invalid)
     except AudienceError as exc:
         raise click.ClickException(str(exc)) from None
