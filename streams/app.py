@@ -169,6 +169,7 @@ class Pipeline:
 
     async def _process_batches(self, stream, commands_of, process) -> None:
         self._gate.guard(self.app.consumer, self.app.producer.flush)
+        self._commit_before_handoff()
         async for events in stream.take_events(self.settings.batch_size, within=self.settings.batch_window):
             await self._gate.enter()
             try:
@@ -363,6 +364,24 @@ class Pipeline:
         await producer.maybe_start()
         ack = await producer.send(self.settings.topics.inbound, key, value, partition, None, None)
         await ack
+
+    def _commit_before_handoff(self) -> None:
+        """Under exactly-once, faust stops the revoked partitions' transactions without
+        committing them: their work since the last commit is aborted, yet stays in this
+        worker's RocksDB (and its changelog offsets are marked persisted), which breaks
+        recovery when a partition comes back here. So the consumer commits first, through
+        the gate (after the batch in flight), before faust forgets what it had acknowledged."""
+        consumer = self.app.consumer
+        if not self.app.in_transaction or getattr(consumer, "_commits_before_handoff", False):
+            return
+        revoke = consumer.on_partitions_revoked
+
+        async def committed_first(revoked):
+            await consumer.commit()
+            await revoke(revoked)
+
+        consumer.on_partitions_revoked = committed_first
+        consumer._commits_before_handoff = True
 
     async def _forget_deadlines(self, *args, **kwargs) -> None:
         # the deadline index is derived from the table; rebuilt for the partitions held next
