@@ -65,8 +65,12 @@ class LocalWorker:
         return json.loads(body)["assigned"] if status == 200 else []
 
     def lag(self) -> int | None:
-        """Unprocessed records over this worker's source partitions; None while it cannot tell."""
+        """Unprocessed records over this worker's source partitions; None while it cannot tell
+        (not answering, or rebalancing or restoring its tables, when the lag is not known)."""
         try:
+            status, body = self.get("/health")
+            if status != 200 or not json.loads(body).get("ready"):
+                return None
             status, body = self.get("/metrics")
         except OSError:
             return None

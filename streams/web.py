@@ -116,6 +116,9 @@ def install_views(pipeline) -> None:
     @app.page("/health")
     async def health_view(web, request):
         assigned = sorted(f"{tp.topic}/{tp.partition}" for tp in app.consumer.assignment())
-        return _json(web, {"assigned": assigned, "processing_guarantee": pipeline.settings.processing_guarantee})
+        # ready: not rebalancing and the tables restored, so the lag metric means something
+        ready = not app.rebalancing and not app.in_recovery and app.tables.recovery.completed.is_set()
+        return _json(web, {"assigned": assigned, "ready": ready,
+                           "processing_guarantee": pipeline.settings.processing_guarantee})
 
     install_operator_views(pipeline, _json)
