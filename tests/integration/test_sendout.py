@@ -90,7 +90,8 @@ def test_a_restarted_client_resumes_from_its_stored_offsets_and_an_unblock_lifts
         assert client.is_suppressed("sms", "070-123 45 67", purpose="transactional")
         stored = client.positions()
         read_first = client.stats.records_read
-        assert read_first == sum(stored.values()) == _topic_records(cluster) == 23
+        # offsets count records and, under exactly-once, transaction markers too
+        assert read_first == _topic_records(cluster) == 23 <= sum(stored.values())
     finally:
         client.stop()
 
@@ -102,7 +103,8 @@ def test_a_restarted_client_resumes_from_its_stored_offsets_and_an_unblock_lifts
         assert client.wait_caught_up(60), client.error
         assert client.sync(60)
         # only the records published while it was stopped were read again
-        assert client.stats.records_read == sum(client.positions().values()) - sum(stored.values()) == 2
+        assert client.stats.records_read == _topic_records(cluster) - read_first == 2
+        assert sum(client.positions().values()) > sum(stored.values())
         assert client.stats.lifted == 1 and client.stats.suppressed == 1
         assert not client.is_suppressed("email", "hard@example.com")
         assert client.reasons("email", "hard@example.com") == []
