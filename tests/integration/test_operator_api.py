@@ -5,6 +5,7 @@ HTML card from whichever worker is asked, and a re-import that changes nothing."
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -23,6 +24,17 @@ LOG = [
      "address": "carl@example.com", "message_id": "m-1", "status": "hard_bounce", "contact_id": "c-1",
      "bounce_reason": "No such user", "bounce_code": "5.1.1"},
 ]
+
+
+def wait_for_card(workers, contact_id: str, timeout: float = 60) -> None:
+    """Until every worker answers for the card: under exactly-once a card becomes visible
+    to the worker that serves it only when the transaction that wrote it commits."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if all(call(w, "GET", f"/contacts/{contact_id}")[0] == 200 for w in workers):
+            return
+        time.sleep(0.5)
+    raise TimeoutError(f"no card for {contact_id}")
 
 
 def call(worker, method: str, path: str, body: bytes | None = None, headers: dict | None = None):
@@ -68,6 +80,7 @@ def test_operator_endpoints_need_the_token_and_their_changes_go_through_the_log(
     log.write_text("".join(json.dumps(e) + "\n" for e in LOG))
     cluster.cli("publish", str(log))
     cluster.wait_idle()
+    wait_for_card((one, two), "c-1")
 
     # the card: HTML for a browser, JSON for everyone else, from either worker
     for worker in (one, two):
