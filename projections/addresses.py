@@ -53,11 +53,15 @@ class AddressState(msgspec.Struct, omit_defaults=True, gc=False):
 
     def longest_run(self) -> int:
         """The most soft bounces that happened with no delivery between them. A delivery
-        ends the run of every soft bounce at or before it."""
+        ends the run of every soft bounce before it, and takes out the ones at its own time
+        (RULES.md §4: it removes every soft bounce at or before it)."""
         runs: dict[int, int] = {}
         deliveries = self.deliveries
+        end = len(deliveries)
         for t in self.soft.values():
             segment = bisect_left(deliveries, t)
+            if segment < end and deliveries[segment] == t:
+                continue
             runs[segment] = runs.get(segment, 0) + 1
         return max(runs.values(), default=0)
 
@@ -121,8 +125,9 @@ def _count_soft_bounce(a: AddressState, message_id: str, at: datetime, policy: P
         segment = bisect_left(deliveries, at)
         low = deliveries[segment - 1] if segment else None
         high = deliveries[segment] if segment < len(deliveries) else None
-        run = sum(1 for t in soft.values() if (low is None or t > low) and (high is None or t <= high))
-        blocked = run >= policy.soft_bounce_limit and _add_reason(a, "soft_bounce_limit", at)
+        if high != at:  # a soft bounce at the time of a delivery is in no run
+            run = sum(1 for t in soft.values() if (low is None or t > low) and (high is None or t < high))
+            blocked = run >= policy.soft_bounce_limit and _add_reason(a, "soft_bounce_limit", at)
     return blocked or a.soft_count() != count_before, blocked
 
 
@@ -141,8 +146,9 @@ def _count_delivery(a: AddressState, at: datetime, policy: Policy) -> tuple[bool
     if not a.soft:
         return False, False  # the common case: no soft bounce to take out of the count or to split into runs
     lifted = False
-    if "soft_bounce_limit" in a.reasons and at < max(a.soft.values()):
-        # a late report of a delivery inside the run that blocked: the run was not consecutive
+    if "soft_bounce_limit" in a.reasons and at <= max(a.soft.values()):
+        # a late report of a delivery inside the run that blocked (or at the time of its
+        # last soft bounce): the run was not consecutive
         if a.longest_run() < policy.soft_bounce_limit:
             del a.reasons["soft_bounce_limit"]
             lifted = True

@@ -47,6 +47,16 @@ def test_a_soft_bounce_before_the_latest_delivery_never_counts_whatever_the_log_
         assert record(fold(events), ANNA).soft_bounces == 0
 
 
+def test_a_soft_bounce_at_the_time_of_a_delivery_never_counts_whatever_the_log_order():
+    # the delivery removes every soft bounce at or before it: the tenth bounce is taken out
+    nine = _soft(9, 0, "a")
+    tenth = delivery("anna@example.com", "a-9", "soft_bounce", at(9))
+    delivered = delivery("anna@example.com", "d-1", "delivered", at(9))
+    for events in (nine + [tenth, delivered], nine + [delivered, tenth], [delivered] + nine + [tenth]):
+        rec = record(fold(events), ANNA)
+        assert (rec.state, rec.reasons, rec.soft_bounces) == ("active", [], 0)
+
+
 def test_unblock_resets_the_count():
     events = _soft(10, 0, "a") + [unblock("anna@example.com", at(20))]
     rec = record(fold(events), ANNA)
