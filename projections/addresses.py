@@ -15,7 +15,7 @@ from datetime import datetime
 
 import msgspec
 
-from projections.messages import MessageState, apply_report, schedule
+from projections.messages import MessageState, apply_report, first_report, schedule
 from projections.policy import Policy
 from projections.statuses import DEFERRAL_EXPIRED_CODE, DELIVERIES, SOFT_BOUNCES, address_state
 from schemas.events import BounceList, Delivery, Resubscribe, Unblock, Unsubscribe
@@ -49,7 +49,7 @@ class AddressState(msgspec.Struct, omit_defaults=True, gc=False):
         latest = self.delivered_at
         if latest is None or not soft:
             return len(soft)
-        return sum(1 for t in soft.values() if t > latest)
+        return len([t for t in soft.values() if t > latest])
 
     def longest_run(self) -> int:
         """The most soft bounces that happened with no delivery between them. A delivery
@@ -167,46 +167,41 @@ def _opt_out(a: AddressState, reason: str, at: datetime) -> bool:
 
 
 def apply_delivery(a: AddressState, ev: Delivery, policy: Policy) -> AddressOutcome:
-    message_id = ev.message_id
+    message_id, status, at, contact_id = ev.message_id, ev.status, ev.occurred_at, ev.contact_id
     messages = a.messages
     message = messages.get(message_id)
     if message is None:
-        message = messages[message_id] = MessageState()
-    status, at = ev.status, ev.occurred_at
-    apply_report(message, status, at, ev.bounce_reason, ev.bounce_code)
-    sendout_id = ev.sendout_id
-    if sendout_id is not None and message.sendout_id is None:
-        message.sendout_id = sendout_id
-    outcome = AddressOutcome(message_id=message_id)
-    contact_id = ev.contact_id
-    if contact_id is not None and contact_id not in message.contacts:
-        message.contacts.append(contact_id)
-        outcome.new_contact = contact_id
-    if status == "deferred":
-        if schedule(message, at + policy.deferral_timeout):
-            outcome.deadline = message.deadline
-    elif status == "sent":
+        message = messages[message_id] = first_report(
+            status, at, ev.bounce_reason, ev.bounce_code, ev.sendout_id, [] if contact_id is None else [contact_id])
+        new_contact = contact_id
+    else:
+        new_contact = None
+        if message.sendout_id is None:
+            message.sendout_id = ev.sendout_id
+        if contact_id is not None and contact_id not in message.contacts:
+            message.contacts.append(contact_id)
+            new_contact = contact_id
+        apply_report(message, status, at, ev.bounce_reason, ev.bounce_code)
+    # the statuses by how often they come: a `sent` for every message, then deliveries
+    deadline = None
+    changed = reasons_changed = False
+    if status == "sent":
         if a.channel == "sms" and schedule(message, at + policy.sms_validity):
-            outcome.deadline = message.deadline
+            deadline = message.deadline
     elif status in DELIVERIES:
-        changed, outcome.reasons_changed = _count_delivery(a, at, policy)
-        if changed:
-            outcome.changed = True
-            a.updated_at = at
+        changed, reasons_changed = _count_delivery(a, at, policy)
     elif status in SOFT_BOUNCES[a.channel]:
-        changed, outcome.reasons_changed = _count_soft_bounce(a, message_id, at, policy)
-        if changed:
-            outcome.changed = True
-            a.updated_at = at
+        changed, reasons_changed = _count_soft_bounce(a, message_id, at, policy)
+    elif status == "deferred":
+        if schedule(message, at + policy.deferral_timeout):
+            deadline = message.deadline
     elif status == "hard_bounce":
-        if _block(a, "hard_bounce", at):
-            outcome.changed = outcome.reasons_changed = True
-            a.updated_at = at
+        changed = reasons_changed = _block(a, "hard_bounce", at)
     elif status == "complained":
-        if _opt_out(a, "complaint", at):
-            outcome.changed = outcome.reasons_changed = True
-            a.updated_at = at
-    return outcome
+        changed = reasons_changed = _opt_out(a, "complaint", at)
+    if changed:
+        a.updated_at = at
+    return AddressOutcome(changed, reasons_changed, message_id, deadline, new_contact)
 
 
 def fire_deadline(a: AddressState, message_id: str, due: datetime, policy: Policy) -> AddressOutcome | None:

@@ -82,13 +82,14 @@ class Ledger:
             return
         applied[event_id] = None
         if kind is Delivery:
-            outcome = apply_delivery(scope.state, event, self.policy)
+            state = scope.state
+            outcome = apply_delivery(state, event, self.policy)
             if outcome.deadline is not None:
-                self._deadline(outcome.deadline, scope.key, outcome.message_id, scope.state)
+                self._deadline(outcome.deadline, scope.key, outcome.message_id, state)
             # a contact is seen when any event carries its id: for a report, that is when a
             # message first carries it
             if outcome.new_contact is not None:
-                self._carried(outcome.new_contact, scope.state, outcome.message_id)
+                self._carried(outcome.new_contact, state, outcome.message_id)
             return
         apply_address_event(scope.state, event, self.policy)
         contact_id = getattr(event, "contact_id", None)

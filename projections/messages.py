@@ -60,17 +60,8 @@ class MessageState(msgspec.Struct, omit_defaults=True, gc=False):
             reason, code = self.opened_reason, self.opened_code
         else:
             reason, code = self.final_reason, self.final_code
-        return MessageRecord(
-            message_id=message_id,
-            channel=channel,
-            address=address,
-            sendout_id=self.sendout_id,
-            status=status,
-            label=LABELS[status],
-            bounce_reason=reason,
-            bounce_code=code,
-            updated_at=self.updated_at,
-        )
+        return MessageRecord(message_id, channel, address, self.sendout_id, status, LABELS[status], reason, code,
+                             self.updated_at)
 
 
 def apply_report(
@@ -103,6 +94,28 @@ def apply_report(
     message.pending_at = at
     message.pending_reason = bounce_reason
     message.pending_code = bounce_code
+
+
+def first_report(
+    status: str,
+    at: datetime,
+    bounce_reason: str | None,
+    bounce_code: str | None,
+    sendout_id: str | None,
+    contacts: list[str],
+) -> MessageState:
+    """A message's state from its first report: what `apply_report` makes of a new message,
+    built in one step because every message has a first report (and most have two)."""
+    if status not in FINAL:
+        return MessageState(pending="unknown" if status == "sent" else status, pending_at=at,
+                            pending_reason=bounce_reason, pending_code=bounce_code,
+                            sendout_id=sendout_id, contacts=contacts)
+    if status == "opened":
+        return MessageState(final=status, final_at=at, final_reason=bounce_reason, final_code=bounce_code,
+                            opened_at=at, opened_reason=bounce_reason, opened_code=bounce_code,
+                            sendout_id=sendout_id, contacts=contacts)
+    return MessageState(final=status, final_at=at, final_reason=bounce_reason, final_code=bounce_code,
+                        sendout_id=sendout_id, contacts=contacts)
 
 
 def schedule(message: MessageState, due: datetime) -> bool:

@@ -108,6 +108,7 @@ Event = Union[Delivery, Unsubscribe, Resubscribe, Unblock, BounceList, Contact, 
 _decoder = msgspec.json.Decoder(Event)
 _encoder = msgspec.json.Encoder()
 _UTC = timezone.utc
+_STATUSES = {"email": EMAIL_REPORT_STATUSES, "sms": SMS_REPORT_STATUSES}
 
 
 def decode_event(raw: bytes | str) -> Event:
@@ -120,14 +121,15 @@ def decode_event(raw: bytes | str) -> Event:
         raise InvalidEvent(str(exc)) from None
     except msgspec.DecodeError as exc:
         raise InvalidEvent(f"not valid JSON: {exc}") from None
-    if type(event) is Delivery:
-        allowed = EMAIL_REPORT_STATUSES if event.channel == "email" else SMS_REPORT_STATUSES
-        if event.status not in allowed:
+    kind = type(event)
+    if kind is Delivery:
+        if event.status not in _STATUSES[event.channel]:
             raise InvalidEvent(f"status {event.status!r} is not allowed for channel {event.channel!r} - at `$.status`")
-    if type(event) is Tick:
+    elif kind is Tick:
         if event.at.tzinfo is not _UTC:
             event.at = event.at.astimezone(_UTC)
-    elif event.occurred_at.tzinfo is not _UTC:
+        return event
+    if event.occurred_at.tzinfo is not _UTC:
         event.occurred_at = event.occurred_at.astimezone(_UTC)
     return event
 

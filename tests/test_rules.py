@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 import pytest
 
 from bounceback.replay import fold_log
+from projections.messages import MessageState, apply_report, first_report
 from projections.policy import Policy
+from projections.statuses import FINAL
 from tests.helpers import (
     address_event,
     at,
@@ -354,3 +358,12 @@ def test_the_latest_contact_event_by_event_time_sets_the_addresses():
 def test_a_contact_event_with_an_invalid_address_is_rejected_naming_the_field():
     result = fold_log(lines([contact("c-1", at(0), emails=["a@example.com", "nope"])]))
     assert result.ledger.contacts == {} and "$.emails[1]" in result.rejected[0].error
+
+
+@pytest.mark.parametrize("status", sorted(FINAL | {"sent", "deferred"}))
+@pytest.mark.parametrize("details", [(None, None), ("Mailbox full", "4.2.2")])
+def test_a_first_report_builds_what_apply_report_makes_of_a_new_message(status, details):
+    when = datetime(2026, 3, 1, 10, tzinfo=timezone.utc)
+    expected = MessageState(sendout_id="so-1", contacts=["c-1"])
+    apply_report(expected, status, when, *details)
+    assert first_report(status, when, *details, "so-1", ["c-1"]) == expected
