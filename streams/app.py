@@ -35,7 +35,6 @@ from streams.tansu import patch_end_offsets, patch_leave_group
 
 log = logging.getLogger("bounceback")
 
-
 _decode_address_entry = msgspec.json.Decoder(AddressEntry).decode
 _decode_contact_entry = msgspec.json.Decoder(ContactEntry).decode
 _decode_clock = msgspec.json.Decoder(datetime).decode
