@@ -41,7 +41,8 @@ site-packages is left as it is.
    offset is taken as needing no recovery at all.) The patch asks the broker: ListOffsets,
    read committed, i.e. the last stable offset.
 
-4. **One transactional producer per partition held** (`_producers_for`). faust's
+4. **One transactional producer per partition held** (`_producers_for`), and transactions
+   kept open through a revocation (`commit_and_end_transactions`). faust's
    `TransactionManager.on_rebalance` stops the producers of the partitions it computes as
    revoked and begins those of the assigned ones, ignoring "already in a transaction".
    Partitions given to another worker were not always stopped; their producers, fenced by
@@ -137,31 +138,74 @@ def install(pipeline) -> None:
     # per partition: when it was last sought back, and the end processed then; records
     # fetched again after that are not taken for lost ones until processing is past it
     sought: dict[tuple[str, int], tuple[float, int]] = {}
+    # per partition: the record held at, and the count of seeks to committed when first seen
+    suspects: dict[tuple[str, int], tuple[int, int]] = {}
+    sightings: set[tuple[tuple[str, int], tuple[int, int]]] = set()
+    seeks = [0]
+
+    def first_sighting(key, seen_at) -> bool:
+        if (key, seen_at) in sightings:
+            return False
+        sightings.add((key, seen_at))
+        return True
 
     def new_offset(tp):
-        theirs = faust_new_offset(tp)  # keeps faust's ack lists trimmed
+        theirs = faust_new_offset(tp)  # for the warning below
         if tp.topic not in ledger.topics:
             return theirs
         ours, held = ledger.committable(tp, consumer._committed_offset[tp])
+        if ours is not None:
+            # faust trims its ack list one run of consecutive offsets per commit, and not at
+            # all while it finds a hole after the committed offset: trim it to ours
+            acked = consumer._acked.get(tp)
+            if acked:
+                done = [o for o in acked if o < ours]
+                if done:
+                    consumer._acked_index[tp].difference_update(done)
+                    acked[:] = [o for o in acked if o >= ours]
         key = (tp.topic, tp.partition)
-        if held is not None and tp in consumer.assignment():
-            at, end = sought.get(key, (0.0, -1))
-            if held >= end or time.monotonic() - at > 30:
-                sought[key] = (time.monotonic(), ledger.end(tp))
-                # a record was fetched and passed over: fetch it again, and what follows it
-                log.warning("%s[%d]: record %d was fetched but not processed (faust would commit %s); "
-                            "seeking back to it", tp.topic, tp.partition, held, theirs)
-                asyncio.ensure_future(consumer.seek_wait({tp: held}))
+        if held is None or tp not in consumer.assignment():
+            suspects.pop(key, None)
+            return ours
+        # a seek to the committed offsets (after a rebalance) fetches it again anyway: seek
+        # back only if it is still missing at a later commit, with no such seek in between
+        seen_at = (held, seeks[0])
+        if suspects.setdefault(key, seen_at) != seen_at:
+            suspects[key] = seen_at
+            return ours
+        at, end = sought.get(key, (0.0, -1))
+        if not first_sighting(key, seen_at) and (held >= end or time.monotonic() - at > 30):
+            sought[key] = (time.monotonic(), ledger.end(tp))
+            # a record was fetched and passed over: fetch it again, and what follows it
+            log.warning("%s[%d]: record %d was fetched but not processed (faust would commit %s); "
+                        "seeking back to it", tp.topic, tp.partition, held, theirs)
+            asyncio.ensure_future(consumer.seek_wait({tp: held}))
         return ours
 
     consumer._new_offset = new_offset
 
     consumer.transactions.on_rebalance = _producers_for(consumer.transactions)
 
+    # at a revocation faust's wait_empty ends with commit_and_end_transactions: a commit that
+    # leaves every transactional producer outside a transaction until the next assignment.
+    # A changelog record still on its way then crashed the worker ("Can't send messages while
+    # not in transaction", seen on the survivor of a takeover; which batch it comes from is
+    # not known). The transactions are kept open instead, except when the worker stops.
+    end_transactions = consumer.commit_and_end_transactions
+
+    async def commit_and_end_transactions() -> None:
+        if consumer.should_stop:
+            await end_transactions()
+        else:
+            await consumer.commit()
+
+    consumer.commit_and_end_transactions = commit_and_end_transactions
+
     perform_seek = consumer.perform_seek
 
     async def sought_to_committed():
         await perform_seek()
+        seeks[0] += 1
         for tp in consumer.assignment():
             if tp.topic in ledger.topics:
                 ledger.rewound(tp, consumer._committed_offset.get(tp))
