@@ -21,10 +21,13 @@ site-packages is left as it is.
    The ledger records every offset aiokafka hands to faust for the agents' source
    partitions (real records: markers and aborted records never are) and the offsets the
    agents finished (outputs acknowledged, state written). The committed offset is the end
-   of what was processed, never past a record fetched and not processed; such a record is
-   fetched again (a seek back to it, logged). faust's `_read_offset` guard is switched off
-   for those partitions, so nothing aiokafka returns is dropped; a record delivered twice
-   is an event applied once (the state keeps the event ids applied).
+   of what was processed, never past a record fetched and not processed. Such a record is
+   fetched again by the seek to the committed offsets that follows a rebalance; if a later
+   commit still finds it missing with no such seek in between, the partition is sought back
+   to it (logged). faust's `_read_offset` guard is switched off for those partitions, so
+   nothing aiokafka returns is dropped; a record delivered twice is an event applied once
+   (the state keeps the event ids applied), but a tick has no id: hence no seek back while
+   a rebalance's seek is fetching it again anyway.
 
 2. **A real flush before a commit** (`flush_buffer`). `ProducerBuffer.flush()` gives up
    after 0.1 s without a message sent (`flush_atmost`: `except asyncio.TimeoutError:
