@@ -24,7 +24,7 @@ from faust.streams import _current_event
 from projections.intake import normalise_event
 from projections.normalize import AddressNormalizer
 from schemas.events import Contact, InvalidEvent, Tick, decode_event, encode_event
-from streams import metrics
+from streams import eos, metrics
 from streams.address_partition import AddressBatch, AddressEntry, pending_deadlines
 from streams.commit_gate import CommitGate
 from streams.commands import decode_address_command, decode_contact_command, encode
@@ -65,12 +65,13 @@ class PartitionBatch:
     """What one source partition's share of a batch produced: outputs, and the state write
     to make once they are acknowledged. `anchor` is one of its events."""
 
-    __slots__ = ("anchor", "outbox", "write")
+    __slots__ = ("anchor", "outbox", "write", "offsets")
 
     def __init__(self, anchor) -> None:
         self.anchor = anchor
         self.outbox = Outbox()
         self.write: Callable[[], None] | None = None
+        self.offsets: dict[str, list[int]] = {}  # by source topic, for the offset ledger
 
 
 @contextmanager
@@ -168,7 +169,8 @@ class Pipeline:
             raise
 
     async def _process_batches(self, stream, commands_of, process) -> None:
-        self._gate.guard(self.app.consumer, self.app.producer.flush)
+        eos.install(self)
+        self._gate.guard(self.app.consumer, lambda: eos.flush_buffer(self.app))
         self._commit_before_handoff()
         async for events in stream.take_events(self.settings.batch_size, within=self.settings.batch_window):
             await self._gate.enter()
@@ -186,6 +188,7 @@ class Pipeline:
             batch = batches.get(message.partition)
             if batch is None:
                 batch = batches[message.partition] = PartitionBatch(event)
+            batch.offsets.setdefault(message.topic, []).append(message.offset)
             commands = commands_of(event, batch.outbox)
             if commands:
                 groups.setdefault(message.partition, []).extend(commands)
@@ -319,6 +322,7 @@ class Pipeline:
         the same records (keyed, or deduplicated by event id). Under exactly-once a
         partition's outputs are in its transaction, so they are not seen twice at all."""
         producer = self.app.producer
+        ledger = self.app.consumer._offset_ledger
         for batch in batches:
             transactional_id = self._transactional_id(batch.anchor.message) if self.app.in_transaction else None
             try:
@@ -334,6 +338,10 @@ class Pipeline:
             if batch.write is not None:
                 with partition_context(batch.anchor):
                     batch.write()
+            # done: the offsets of these events may be committed (streams/eos.py)
+            partition = batch.anchor.message.partition
+            for topic, offsets in batch.offsets.items():
+                ledger.processed(topic, partition, offsets)
 
     def _transactional_id(self, message) -> str:
         # faust's name for the transaction that commits this source partition's offsets
