@@ -57,18 +57,25 @@ class AddressState(msgspec.Struct, omit_defaults=True, gc=False):
         (RULES.md §4: it removes every soft bounce at or before it)."""
         runs: dict[int, int] = {}
         deliveries = self.deliveries
-        end = len(deliveries)
         for t in self.soft.values():
-            segment = bisect_left(deliveries, t)
-            if segment < end and deliveries[segment] == t:
-                continue
-            runs[segment] = runs.get(segment, 0) + 1
+            segment = _run_of(deliveries, t)
+            if segment is not None:
+                runs[segment] = runs.get(segment, 0) + 1
         return max(runs.values(), default=0)
 
     def record(self) -> AddressRecord:
         reasons = self.reasons
         return AddressRecord(self.channel, self.address, address_state(reasons), sorted(reasons),
                              self.soft_count(), self.updated_at)
+
+
+def _run_of(deliveries: list[datetime], at: datetime) -> int | None:
+    """The run (the gap between sorted deliveries) a soft bounce at `at` is in; None when a
+    delivery happened at that very time, as it removes every soft bounce at or before it."""
+    segment = bisect_left(deliveries, at)
+    if segment < len(deliveries) and deliveries[segment] == at:
+        return None
+    return segment
 
 
 class AddressOutcome(msgspec.Struct):
@@ -122,10 +129,10 @@ def _count_soft_bounce(a: AddressState, message_id: str, at: datetime, policy: P
     blocked = False
     if a.channel == "email" and "soft_bounce_limit" not in a.reasons:
         deliveries = a.deliveries
-        segment = bisect_left(deliveries, at)
-        low = deliveries[segment - 1] if segment else None
-        high = deliveries[segment] if segment < len(deliveries) else None
-        if high != at:  # a soft bounce at the time of a delivery is in no run
+        segment = _run_of(deliveries, at)
+        if segment is not None:
+            low = deliveries[segment - 1] if segment else None
+            high = deliveries[segment] if segment < len(deliveries) else None
             run = sum(1 for t in soft.values() if (low is None or t > low) and (high is None or t < high))
             blocked = run >= policy.soft_bounce_limit and _add_reason(a, "soft_bounce_limit", at)
     return blocked or a.soft_count() != count_before, blocked
