@@ -93,9 +93,9 @@ class OffsetLedger:
             if end > self._done.get(key, -1):
                 self._done[key] = end
 
-    def rewound(self, tp, committed: int | None) -> None:
-        """The consumer was sought back to `committed`: what was processed since is processed
-        again, and its end is what is processed after this."""
+    def rewound(self, tp) -> None:
+        """The consumer was sought back to the committed offset: what was processed since is
+        processed again, and its end is what is processed after this."""
         with self._lock:
             self._done.pop((tp.topic, tp.partition), None)
 
@@ -211,7 +211,7 @@ def install(pipeline) -> None:
         seeks[0] += 1
         for tp in consumer.assignment():
             if tp.topic in ledger.topics:
-                ledger.rewound(tp, consumer._committed_offset.get(tp))
+                ledger.rewound(tp)
 
     consumer.perform_seek = sought_to_committed
 
