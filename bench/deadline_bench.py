@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from projections.policy import Policy
 from schemas.events import Tick
-from streams.address_partition import AddressBatch, pending_deadlines
+from partitions.address import AddressProcessor, pending_deadlines
 from tests.test_deadlines import T0, _table
 
 
@@ -35,12 +35,11 @@ def main() -> None:
     scan = time.perf_counter() - t
     print(f"baseline, scanning all pending deadlines for the due ones: {scan * 1000:9.2f} ms ({scanned} due)")
 
-    batch = AddressBatch(Policy(), table.get, None, queue)
+    processor = AddressProcessor(Policy(), table.get, None, queue)
     t = time.perf_counter()
-    batch.apply(Tick(at=T0 + timedelta(hours=72, seconds=9)))
-    result = batch.finish()
+    result = processor.process([Tick(at=T0 + timedelta(hours=72, seconds=9))])
     tick = time.perf_counter() - t
-    print(f"tick firing {result.counters['deadlines_fired']} of {args.pending:,} pending:           {tick * 1000:9.2f} ms "
+    print(f"tick firing {result.deadlines_fired} of {args.pending:,} pending:           {tick * 1000:9.2f} ms "
           f"({scan / tick:,.0f}x faster than the scan)")
 
 

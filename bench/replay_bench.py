@@ -1,19 +1,24 @@
-"""Replay throughput: `bounceback replay` (decode + normalise + fold + write) beside the bare
-msgspec decode of the same file, in one run.
+"""Replay throughput and memory: `bounceback replay` with 1 and 2 processes beside the replay
+this engine replaced (its own single-process fold, commit BASELINE_REF, run from a git
+worktree of that commit) and beside the bare msgspec decode of the same file, in one run.
 
-    python -m bench.replay_bench [--events 1000000] [--addresses 100000]
+    python -m bench.replay_bench [--events 1000000] [--addresses 100000] [--jobs 1,2]
 
-The log is generated once (seeded) into bench/data/ and reused. A third figure, decode plus
-one dict lookup and one event-id check per event and nothing else, shows the least any
-fold in Python costs beside the bare decode.
+The log is generated once (seeded) into bench/data/ and reused. Each replay runs in a fresh
+process, so its peak RSS is its own; a parallel replay prints the peak RSS of each of its
+processes. A last figure, decode plus one dict lookup and one event-id check per event and
+nothing else, shows the least any fold in Python costs beside the bare decode.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import json
 import random
 import resource
+import subprocess
+import sys
 import tempfile
 import time
 from datetime import datetime, timedelta, timezone
@@ -21,10 +26,12 @@ from pathlib import Path
 
 import msgspec
 
-from bounceback.replay import fold_log, write_outputs
 from schemas.events import Event
 
-DATA = Path(__file__).resolve().parent / "data"
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "bench" / "data"
+# the last commit with the replay-only fold (projections/ledger.py) that this engine replaced
+BASELINE_REF = "ef09b98"
 START = datetime(2026, 1, 1, tzinfo=timezone.utc)
 EMAIL_OUTCOMES = ["delivered"] * 55 + ["opened"] * 20 + ["soft_bounce"] * 10 + ["deferred"] * 6 + \
                  ["hard_bounce"] * 2 + ["control_group"] * 3 + ["complained"] * 1 + [None] * 3
@@ -111,19 +118,65 @@ def lookup_floor(path: Path) -> int:
     return count
 
 
-def replay(path: Path, out: Path) -> tuple[int, int, float]:
-    t = time.perf_counter()
-    with open(path, "rb") as f:
-        result = fold_log(f)
-    folded = time.perf_counter() - t
-    counts = write_outputs(result, out)
-    return result.events, counts["rejected"], folded
+# Each replay runs in a process of its own and prints its figures as JSON.
+_REPLAY = """
+import json, resource, sys, time
+t = time.perf_counter()
+from replay.runner import replay_file
+summary = replay_file(sys.argv[1], sys.argv[2], jobs=int(sys.argv[3]))
+print(json.dumps({"seconds": time.perf_counter() - t, "events": summary.events, "rss": summary.peak_rss_mib}))
+"""
+_BASELINE = """
+import json, resource, sys, time
+t = time.perf_counter()
+from bounceback.replay import fold_log, write_outputs
+with open(sys.argv[1], "rb") as f:
+    result = fold_log(f)
+write_outputs(result, sys.argv[2])
+print(json.dumps({"seconds": time.perf_counter() - t, "events": result.events,
+                  "rss": [resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024]}))
+"""
+
+
+def run_replay(script: str, path: Path, out: Path, *args: str, cwd: Path = ROOT) -> dict:
+    """Wall seconds, events and peak RSS of each process, and the CPU seconds of them all."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    done = subprocess.run([sys.executable, "-c", script, str(path), str(out), *args], cwd=cwd,
+                          env={"PYTHONPATH": str(cwd), "PATH": "/usr/bin:/bin"}, capture_output=True, check=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    figures = json.loads(done.stdout.splitlines()[-1])
+    figures["cpu"] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return figures
+
+
+def baseline_checkout(ref: str, into: Path) -> Path | None:
+    """A worktree of the baseline commit, or None where there is no git checkout."""
+    done = subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(into), ref],
+                          capture_output=True)
+    return into if done.returncode == 0 else None
+
+
+def same_files(a: Path, b: Path) -> bool:
+    names = ("addresses.jsonl", "suppressions.jsonl", "contacts.jsonl", "rejected.jsonl")
+    return all((a / n).read_bytes() == (b / n).read_bytes() for n in names)
+
+
+def _line(name: str, figures: dict, base: float | None = None) -> str:
+    rate = figures["events"] / figures["seconds"]
+    rss = " + ".join(f"{r:,.0f}" for r in figures["rss"])
+    text = (f"{name:<26}: {figures['events']:>9,} events in {figures['seconds']:6.2f}s = {rate:>9,.0f} events/s"
+            f" (cpu {figures['cpu']:.2f}s; peak RSS {rss} MiB)")
+    if base is not None:
+        text += f"  {base / figures['seconds']:.2f}x the baseline's speed"
+    return text
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--addresses", type=int, default=100_000)
+    parser.add_argument("--jobs", default="1,2", help="process counts to replay with, comma-separated")
+    parser.add_argument("--baseline-ref", default=BASELINE_REF, help="the commit whose replay is the baseline")
     args = parser.parse_args()
     DATA.mkdir(exist_ok=True)
     path = DATA / f"replay-{args.events}-{args.addresses}.jsonl"
@@ -143,24 +196,38 @@ def main() -> None:
     bare = time.perf_counter() - t
     print(f"bare msgspec decode : {decoded:>9,} lines in {bare:6.2f}s = {decoded / bare:>10,.0f} events/s")
 
-    gc.collect()
-    with tempfile.TemporaryDirectory() as out:
-        t = time.perf_counter()
-        events, rejected, folded = replay(path, Path(out))
-        full = time.perf_counter() - t
-    print(f"bounceback replay   : {events:>9,} events in {full:6.2f}s = {events / full:>10,.0f} events/s "
-          f"(decode + fold {folded:.2f}s + write {full - folded:.2f}s; {rejected} rejected)")
+    jobs = [int(j) for j in args.jobs.split(",")]
+    with tempfile.TemporaryDirectory() as scratch:
+        scratch = Path(scratch)
+        baseline = None
+        checkout = baseline_checkout(args.baseline_ref, scratch / "baseline")
+        if checkout is not None:
+            baseline = run_replay(_BASELINE, path, scratch / "out-baseline", cwd=checkout)
+            print(_line(f"baseline ({args.baseline_ref})", baseline))
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(checkout)], capture_output=True)
+        else:
+            print(f"baseline ({args.baseline_ref}): not measured (no git checkout of that commit here)")
+        figures = {}
+        for n in jobs:
+            figures[n] = run_replay(_REPLAY, path, scratch / f"out-{n}", str(n))
+            print(_line(f"bounceback replay --jobs {n}", figures[n], baseline["seconds"] if baseline else None))
+            if baseline is not None and not same_files(scratch / "out-baseline", scratch / f"out-{n}"):
+                print(f"  OUTPUT DIFFERS from the baseline's (--jobs {n})")
+        if 1 in figures:
+            for n in jobs:
+                if n != 1:
+                    print(f"--jobs {n} / --jobs 1    : {figures[1]['seconds'] / figures[n]['seconds']:.2f}x the speed "
+                          f"(goal on 2 cores: >= 1.7x)")
+        print(f"replay / bare decode : {figures[jobs[0]]['seconds'] / bare:.2f}x the time (--jobs {jobs[0]})")
+
     gc.collect()
     gc.disable()  # as the replay runs
     t = time.perf_counter()
     looked_up = lookup_floor(path)
     floor = time.perf_counter() - t
     gc.enable()
-    print(f"decode + lookup only: {looked_up:>9,} lines in {floor:6.2f}s = {looked_up / floor:>10,.0f} events/s "
+    print(f"decode + lookup only : {looked_up:>9,} lines in {floor:6.2f}s = {looked_up / floor:>10,.0f} events/s "
           f"({floor / bare:.2f}x the decode time: the floor of any fold in Python)")
-
-    print(f"replay / bare decode: {full / bare:.2f}x the time   (goal: <= 3x, and >= 200,000 events/s)")
-    print(f"peak RSS            : {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MiB")
 
 
 if __name__ == "__main__":

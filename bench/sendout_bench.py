@@ -30,7 +30,7 @@ from projections.normalize import AddressNormalizer
 from projections.sendout import SendoutPlan
 from sendout.client import SuppressionClient
 from sendout.planner import EVENTS, plan_audience
-from streams.partitioning import partition_for
+from partitions.routing import partition_for
 from streams.tansu import EmbeddedBroker
 
 REASONS = [["hard_bounce"], ["soft_bounce_limit"], ["bounce_list"], ["unsubscribed"], ["complaint"],

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import click
 import msgspec
 
 from bounceback.options import timestamp
-from bounceback.replay import fold_log, read_lines, write_outputs
+from partitions.routing import partition_for
 from projections.normalize import AddressNormalizer, InvalidAddress, address_key
+from replay.runner import DEFAULT_PARTITIONS
 from projections.policy import Policy
 
 
@@ -45,31 +51,56 @@ def main() -> None:
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
               help="Directory for addresses.jsonl, suppressions.jsonl, contacts.jsonl, rejected.jsonl.")
 @click.option("--as-of", callback=timestamp, help="Apply one final tick at this time (RFC 3339).")
+@click.option("--jobs", default=os.cpu_count() or 1, show_default="the number of cores", type=click.IntRange(1),
+              help="Processes to replay in, each holding the state of its share of the partitions "
+                   "(at most one per partition). The output does not depend on it.")
+@click.option("--partitions", envvar="BOUNCEBACK_PARTITIONS", show_envvar=True, default=DEFAULT_PARTITIONS,
+              show_default=True, type=click.IntRange(1),
+              help="Partitions the log is routed to, as the pipeline's (the output does not depend on it).")
 @policy_options
-def replay(events: str, out_dir: str, as_of, soft_bounce_limit: int, region: str) -> None:
-    """Fold a log (one JSON event per line; - for stdin) with the live rules, without Kafka.
+def replay(events: str, out_dir: str, as_of, jobs: int, partitions: int, soft_bounce_limit: int, region: str) -> None:
+    """Fold a log (one JSON event per line; - for stdin) with the live pipeline's partition
+    processors, without Kafka.
 
     Rejected lines are listed in rejected.jsonl with their line number and reason;
     they never stop the replay. Output is sorted and byte-stable.
     """
     from rich.progress import Progress
 
-    try:
+    from replay.runner import replay_file
+
+    with _readable_log(events) as path:
         shown = sys.stderr.isatty()
         # counting the lines reads the file once more: only worth it when a bar is shown
-        total = _file_lines_hint(events) if shown and events != "-" else None
+        total = _file_lines_hint(path) if shown else None
         with Progress(transient=True, disable=not shown) as progress:
             task = progress.add_task("replaying", total=total)
-            result = fold_log(read_lines(events), _policy(soft_bounce_limit, region), as_of,
-                              on_progress=lambda n: progress.update(task, completed=n))
-    except OSError as exc:
-        raise click.ClickException(f"cannot read {events}: {exc.strerror or exc}") from None
-    counts = write_outputs(result, out_dir)
+            summary = replay_file(path, out_dir, _policy(soft_bounce_limit, region), as_of, jobs=jobs,
+                                  partitions=partitions, on_progress=lambda n: progress.update(task, completed=n))
+    counts = summary.counts
     click.echo(
-        f"replayed {result.events} events ({counts['rejected']} rejected): "
+        f"replayed {summary.events} events ({counts['rejected']} rejected): "
         f"{counts['addresses']} addresses, {counts['suppressions']} suppressed, {counts['contacts']} contacts -> {out_dir}",
         err=True,
     )
+
+
+@contextmanager
+def _readable_log(events: str) -> Iterator[str]:
+    """The log as a file that can be read more than once: standard input is copied to a
+    temporary file first."""
+    if events != "-":
+        try:
+            with open(events, "rb"):
+                pass
+        except OSError as exc:
+            raise click.ClickException(f"cannot read {events}: {exc.strerror or exc}") from None
+        yield events
+        return
+    with tempfile.NamedTemporaryFile(prefix="bounceback-stdin-", suffix=".jsonl") as copy:
+        shutil.copyfileobj(sys.stdin.buffer, copy)
+        copy.flush()
+        yield copy.name
 
 
 def _file_lines_hint(path: str) -> int | None:
@@ -87,17 +118,18 @@ def _file_lines_hint(path: str) -> int | None:
 def explain(channel: str, address: str, events: str, as_of, as_json: bool, soft_bounce_limit: int, region: str) -> None:
     """Print the audit trail of one address: each event that touched it, in log order,
     and the decision it caused."""
+    from replay.runner import file_lines, fold
+
     try:
         normalised = AddressNormalizer(region)(channel, address)
     except InvalidAddress as exc:
         raise click.BadParameter(str(exc), param_hint="ADDRESS") from None
     key = address_key(channel, normalised)
-    try:
-        result = fold_log(read_lines(events), _policy(soft_bounce_limit, region), as_of, audit=[key])
-    except OSError as exc:
-        raise click.ClickException(f"cannot read {events}: {exc.strerror or exc}") from None
-    entries = result.ledger.trail.entries.get(key, [])
-    state = result.ledger.addresses.get(key)
+    with _readable_log(events) as path:
+        share = fold(file_lines(path), _policy(soft_bounce_limit, region), as_of, audit={key}.__contains__,
+                     address_partitions=[partition_for(key, DEFAULT_PARTITIONS)])
+    entries = share.trail.get(key, [])
+    state = share.addresses.get(key)
     if as_json:
         for entry in entries:
             click.echo(msgspec.json.encode(entry))
@@ -162,8 +194,6 @@ def _worker_options(f):
 
 
 def _settings(broker, partitions, topic_prefix, soft_bounce_limit=10, region="SE", **worker):
-    import os
-
     from streams.settings import Settings, Topics
 
     return Settings(broker=broker, partitions=partitions, topics=Topics(topic_prefix),

@@ -15,7 +15,7 @@ from rich.console import Console
 
 from bounceback.kafka_io import publish_lines
 from bounceback.local import LocalWorker, wait_idle, wait_ready
-from bounceback.replay import fold_log, read_lines
+from replay.runner import file_lines, fold
 from streams.admin import ensure_topics
 from streams.settings import Settings, Topics
 from streams.tansu import EmbeddedBroker
@@ -86,11 +86,11 @@ def run_demo(log: Path, partitions: int = 4, keep_running: bool = False) -> bool
         wait_idle([worker], lambda: (len(tail.suppressions), len(tail.cards)))
         time.sleep(1)
 
-        ledger = fold_log(read_lines(str(log))).ledger
-        expected_suppressions = {f"{r.channel}:{r.address}".encode(): msgspec.json.encode(r)
-                                 for r in ledger.address_records().values() if r.reasons}
+        replayed = fold(file_lines(log), partitions=partitions)
+        expected_suppressions = {key.encode(): msgspec.json.encode(r)
+                                 for key, r in replayed.address_records() if r.reasons}
         live_suppressions = {k: v for k, v in tail.suppressions.items() if msgspec.json.decode(v)["reasons"]}
-        expected_cards = {c.contact_id.encode(): msgspec.json.encode(c) for c in ledger.contact_records()}
+        expected_cards = {cid.encode(): msgspec.json.encode(c) for cid, c in replayed.contact_records()}
         same = live_suppressions == expected_suppressions and tail.cards == expected_cards
         console.rule("result")
         console.print(f"{len(live_suppressions)} addresses suppressed, {len(tail.cards)} contact cards")

@@ -12,7 +12,7 @@ from projections.intake import normalise_event
 from projections.normalize import AddressNormalizer
 from schemas.events import Contact, InvalidEvent, Tick, decode_event, encode_event
 from schemas.records import RejectedLine
-from streams.partitioning import partition_for
+from partitions.routing import partition_for
 
 _decode_tick = msgspec.json.Decoder(Tick).decode
 

@@ -10,7 +10,7 @@ import msgspec
 from projections.addresses import AddressState
 from projections.policy import Policy
 from projections.statuses import LABELS, SOFT_BOUNCES, address_state
-from schemas.events import BounceList, Contact, Delivery, Resubscribe, Unblock, Unsubscribe
+from schemas.events import BounceList, Delivery, Resubscribe, Unblock, Unsubscribe
 
 
 class TrailEntry(msgspec.Struct):
@@ -106,30 +106,12 @@ def duplicate_entry(address: AddressState, event) -> TrailEntry:
                   f"event_id {event.event_id} already applied -> ignored")
 
 
-class Trail:
-    """Collects trail entries for the address keys asked for ("*" for all)."""
-
-    def __init__(self, keys) -> None:
-        keys = set(keys)
-        self._all = "*" in keys
-        self._keys = keys
-        self.entries: dict[str, list[TrailEntry]] = {}
-
-    def __contains__(self, key: str) -> bool:
-        return self._all or key in self._keys
-
-    def add(self, key: str, entry: TrailEntry) -> None:
-        self.entries.setdefault(key, []).append(entry)
-
-    def contact(self, event: Contact, added: list[str], removed: list[str], addresses) -> None:
-        for keys, verb in ((added, "now lists"), (removed, "no longer lists")):
-            for key in keys:
-                if key in self:
-                    address = addresses.get(key)
-                    self.add(key, TrailEntry(
-                        event.occurred_at, event.event_id, f"contact {event.contact_id} {verb} this address",
-                        "no change to the address",
-                        address.state if address else "active",
-                        sorted(address.reasons) if address else [],
-                        address.soft_count() if address else 0,
-                    ))
+def link_entry(address: AddressState | None, link) -> TrailEntry:
+    """A contact's `contact` event lists the address, or no longer does (a `Link` command)."""
+    verb = "now lists" if link.linked else "no longer lists"
+    return TrailEntry(
+        link.at, link.event_id, f"contact {link.contact_id} {verb} this address", "no change to the address",
+        address.state if address else "active",
+        sorted(address.reasons) if address else [],
+        address.soft_count() if address else 0,
+    )

@@ -1,8 +1,8 @@
 """The faust app: topics, tables and agents, wired around the partition processors.
 
-Agents stay thin: decode, group a batch by partition, hand it to AddressBatch or
-ContactBatch (streams/*_partition.py), write back the touched entries once, and send
-what the batch produced. Table writes happen inside the agent's stream, in the context
+Agents stay thin: decode, group a batch by partition, hand it to the partition's
+AddressProcessor or ContactProcessor (partitions/), write back the entries it changed, and
+send what the batch produced. Table writes happen inside the agent's stream, in the context
 of an event of the partition that owns the keys, so faust's store and changelog put
 them on that partition.
 """
@@ -21,15 +21,14 @@ import msgspec
 from faust.exceptions import ProducerSendError
 from faust.streams import _current_event
 
-from projections.intake import normalise_event
+from partitions.address import AddressEntry, AddressProcessor, pending_deadlines
+from partitions.commands import decode_address_command, decode_contact_command, encode
+from partitions.contact import ContactEntry, ContactProcessor
+from partitions.routing import ADDRESS, CONTACT, Router
 from projections.normalize import AddressNormalizer
-from schemas.events import Contact, InvalidEvent, Tick, decode_event, encode_event
+from schemas.events import InvalidEvent, decode_event, encode_event
 from streams import eos, metrics
-from streams.address_partition import AddressBatch, AddressEntry, pending_deadlines
 from streams.commit_gate import CommitGate
-from streams.commands import decode_address_command, decode_contact_command, encode
-from streams.contact_partition import ContactBatch, ContactEntry
-from streams.partitioning import partition_for
 from streams.settings import TABLES, Settings
 from streams.tansu import patch_end_offsets, patch_leave_group
 
@@ -38,6 +37,13 @@ log = logging.getLogger("bounceback")
 _decode_address_entry = msgspec.json.Decoder(AddressEntry).decode
 _decode_contact_entry = msgspec.json.Decoder(ContactEntry).decode
 _decode_clock = msgspec.json.Decoder(datetime).decode
+_CLOCK = b"clock"
+# audit-trail entries kept per address for GET /addresses/...
+TRAIL_LIMIT = 500
+
+
+def _every_address(key: str) -> bool:
+    return True
 
 
 class Outbox:
@@ -131,7 +137,10 @@ class Pipeline:
         self.addresses, self.contacts, self.clocks = (app.Table(name, **table) for name in TABLES)
 
         self.normalise = AddressNormalizer(settings.policy.default_region)
-        self._deadlines: dict[int, object] = {}
+        self.router = Router(settings.partitions, self.normalise)
+        # the address processor of each partition held: its clock and deadline queue are
+        # derived from the tables, so it is dropped when partitions move and built again
+        self._address_processors: dict[int, AddressProcessor] = {}
         self._positions: dict[tuple[str, int], int] = {}
         self._gate = CommitGate()
 
@@ -139,14 +148,14 @@ class Pipeline:
         app.agent(self.contact_commands, name="contacts")(self._contact_agent)
         if settings.clock_interval > 0:
             app.timer(settings.clock_interval, on_leader=True)(self.publish_tick)
-        app.on_partitions_assigned.connect(self._forget_deadlines)
-        app.on_partitions_revoked.connect(self._forget_deadlines)
+        app.on_partitions_assigned.connect(self._forget_processors)
+        app.on_partitions_revoked.connect(self._forget_processors)
         from streams.web import install_views
 
         install_views(self)
 
     def partition(self, key: str) -> int:
-        return partition_for(key, self.settings.partitions)
+        return self.router.partition(key)
 
     # -- the address agent -------------------------------------------------------------------
 
@@ -225,58 +234,64 @@ class Pipeline:
         """Decode and normalise an inbound event; returns it if this partition owns it,
         else forwards it to the partition that does."""
         try:
-            command = normalise_event(decode_event(event.value), self.normalise)
+            command = decode_event(event.value)
+            where, owner = self.router.route(command)
         except InvalidEvent as exc:
             self._dead_letter(event, str(exc))
             return None
-        kind = type(command)
-        if kind is Tick:
-            return command
-        if kind is Contact:
-            outbox.add(self.contact_commands, self.partition(command.contact_id), encode_event(command))
+        if where is CONTACT:
+            outbox.add(self.contact_commands, owner, encode_event(command))
             return None
-        owner = self.partition(f"{command.channel}:{command.address}")
-        if owner != event.message.partition:
+        if where is ADDRESS and owner != event.message.partition:
             outbox.add(self.address_commands, owner, encode_event(command))
             return None
         return command
 
-    def _address_batch(self, p: int, commands: list, outbox: Outbox) -> Callable[[], None]:
-        """Fold one partition's commands; their outputs go to the outbox, and the returned
-        function writes the new state (called once the outputs are acknowledged)."""
-        table = self.addresses
-        deadlines = self._deadlines.get(p)
-        if deadlines is None:
-            deadlines = self._deadlines[p] = pending_deadlines(
+    def _address_processor(self, p: int) -> AddressProcessor:
+        processor = self._address_processors.get(p)
+        if processor is None:
+            table = self.addresses
+            deadlines = pending_deadlines(
                 (key.decode(), _decode_address_entry(value))
                 for key, value in table.items()
                 if self.partition(key.decode()) == p
             )
-        clock_key = b"clock"
-        raw_clock = self.clocks.get(clock_key)
-        clock = _decode_clock(raw_clock) if raw_clock is not None else None
+            raw_clock = self.clocks.get(_CLOCK)
+            clock = _decode_clock(raw_clock) if raw_clock is not None else None
 
-        def load(key: str) -> AddressEntry | None:
-            value = table.get(key.encode())
-            return _decode_address_entry(value) if value is not None else None
+            def load(key: str) -> AddressEntry | None:
+                value = table.get(key.encode())
+                return _decode_address_entry(value) if value is not None else None
 
-        batch = AddressBatch(self.settings.policy, load, clock, deadlines)
-        for command in commands:
-            batch.apply(command)
-        result = batch.finish()
+            processor = self._address_processors[p] = AddressProcessor(
+                self.settings.policy, load, clock, deadlines, audit=_every_address)
+        return processor
+
+    def _address_batch(self, p: int, commands: list, outbox: Outbox) -> Callable[[], None]:
+        """Fold one partition's commands; their outputs go to the outbox, and the returned
+        function writes the new state (called once the outputs are acknowledged)."""
+        processor = self._address_processor(p)
+        clock = processor.clock
+        result = processor.process(commands)
         for record in result.suppressions:
             outbox.add_keyed(self.suppressions, f"{record.channel}:{record.address}".encode(), encode(record))
         for contact_id, command in result.contact_commands:
             outbox.add(self.contact_commands, self.partition(contact_id), encode(command))
-        for line in result.applied:
-            outbox.add(self.applied, p, line)
-        metrics.count_address_batch(result.counters)
+        for event in result.applied:
+            outbox.add(self.applied, p, encode_event(event))
+        metrics.count_address_batch(result)
+        for key, item in result.trail:
+            trail = result.entries[key].trail
+            trail.append(item)
+            if len(trail) > TRAIL_LIMIT:
+                del trail[: len(trail) - TRAIL_LIMIT]
+        table = self.addresses
 
         def write() -> None:
             for key, entry in result.entries.items():
                 table[key.encode()] = encode(entry)
             if result.clock is not None and result.clock != clock:
-                self.clocks[clock_key] = encode(result.clock)
+                self.clocks[_CLOCK] = encode(result.clock)
 
         return write
 
@@ -295,17 +310,14 @@ class Pipeline:
             value = table.get(contact_id.encode())
             return _decode_contact_entry(value) if value is not None else None
 
-        batch = ContactBatch(load)
-        for command in commands:
-            batch.apply(command)
-        result = batch.finish()
+        result = ContactProcessor(load).process(commands)
         for card in result.cards:
             outbox.add_keyed(self.contact_status, card.contact_id.encode(), encode(card))
         for link in result.links:
             outbox.add(self.address_commands, self.partition(f"{link.channel}:{link.address}"), encode(link))
-        for line in result.applied:
-            outbox.add(self.applied, p, line)
-        metrics.CONTACT_CHANGES.inc(len(result.cards))
+        for event in result.applied:
+            outbox.add(self.applied, p, encode_event(event))
+        metrics.count_contact_batch(result)
 
         def write() -> None:
             for contact_id, entry in result.entries.items():
@@ -334,6 +346,8 @@ class Pipeline:
                 # the partition was revoked, and its transaction with it, during the batch:
                 # its new owner processes it again from the last committed offset
                 log.warning("dropped a batch of %s: %s", transactional_id, exc)
+                # its clock and deadline queue moved on with the batch: built again from the table
+                self._address_processors.pop(batch.anchor.message.partition, None)
                 continue
             if batch.write is not None:
                 with partition_context(batch.anchor):
@@ -391,9 +405,10 @@ class Pipeline:
         consumer.on_partitions_revoked = committed_first
         consumer._commits_before_handoff = True
 
-    async def _forget_deadlines(self, *args, **kwargs) -> None:
-        # the deadline index is derived from the table; rebuilt for the partitions held next
-        self._deadlines.clear()
+    async def _forget_processors(self, *args, **kwargs) -> None:
+        # their clocks and deadline queues are derived from the tables: built again for the
+        # partitions held next
+        self._address_processors.clear()
 
     def consumer_lag(self) -> dict[tuple[str, int], int]:
         """Records not yet read, per partition of the agents' source topics held here: the

@@ -15,13 +15,19 @@ DEADLINES_FIRED = Counter("bounceback_deadlines_fired", "Deferral and validity d
 CONTACT_CHANGES = Counter("bounceback_contact_changes", "Contact records published", registry=REGISTRY)
 
 
-def count_address_batch(counters: Counts) -> None:
-    for name, value in counters.items():
-        if isinstance(name, tuple):
-            EVENTS.labels(type=name[0], status=name[1]).inc(value)
-        elif name == "duplicates":
-            DUPLICATES.inc(value)
-        elif name == "deadlines_fired":
-            DEADLINES_FIRED.inc(value)
-        elif name == "suppression_changes":
-            SUPPRESSION_CHANGES.inc(value)
+def count_applied(events) -> None:
+    """Events applied, by type (and status, for delivery reports)."""
+    for (kind, status), count in Counts((e.__struct_config__.tag, getattr(e, "status", "")) for e in events).items():
+        EVENTS.labels(type=kind, status=status).inc(count)
+
+
+def count_address_batch(result) -> None:
+    count_applied(result.applied)
+    DUPLICATES.inc(result.duplicates)
+    DEADLINES_FIRED.inc(result.deadlines_fired)
+    SUPPRESSION_CHANGES.inc(len(result.suppressions))
+
+
+def count_contact_batch(result) -> None:
+    count_applied(result.applied)
+    CONTACT_CHANGES.inc(len(result.cards))

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import msgspec
 
-from bounceback.replay import fold_log
+from replay.runner import fold as fold_lines
 from projections.policy import Policy
 
 T0 = datetime(2026, 3, 1, 10, 0, tzinfo=timezone.utc)
@@ -49,17 +49,21 @@ def lines(events) -> list[bytes]:
     return [e if isinstance(e, bytes) else msgspec.json.encode(e) for e in events]
 
 
-def fold(events, policy: Policy | None = None, **kwargs):
-    """The ledger after folding the events, through decode and normalisation like `replay`."""
-    result = fold_log(lines(events), policy, **kwargs)
+def fold(events, policy: Policy | None = None, audit=None, **kwargs):
+    """The replay's state after folding the events, through decode and normalisation like
+    `replay`; `audit`: the address keys to keep the trail of ("*": all)."""
+    if audit is not None:
+        keys = set(audit)
+        audit = (lambda key: True) if "*" in keys else keys.__contains__
+    result = fold_lines(lines(events), policy, audit=audit, **kwargs)
     assert not result.rejected, result.rejected
-    return result.ledger
+    return result
 
 
-def record(ledger, key):
-    return ledger.addresses[key].record()
+def record(replayed, key):
+    return replayed.addresses[key].record()
 
 
-def message(ledger, key, message_id):
-    address = ledger.addresses[key]
+def message(replayed, key, message_id):
+    address = replayed.addresses[key]
     return address.messages[message_id].record(message_id, address.channel, address.address)

@@ -68,5 +68,5 @@ def test_unblock_resets_the_count():
 
 
 def test_a_bounce_listed_address_blocks_a_contact_created_later():
-    ledger = fold([bounce_list("anna@example.com", at(0)), contact("c-2", at(48), emails=["Anna@example.com"])])
-    assert ledger.contact_record("c-2").addresses[0].state == "blocked"
+    replayed = fold([bounce_list("anna@example.com", at(0)), contact("c-2", at(48), emails=["Anna@example.com"])])
+    assert replayed.contact_record("c-2").addresses[0].state == "blocked"

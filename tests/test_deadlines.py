@@ -8,7 +8,7 @@ from projections.addresses import new_address
 from projections.messages import MessageState
 from projections.policy import Policy
 from schemas.events import Tick
-from streams.address_partition import AddressBatch, AddressEntry, pending_deadlines
+from partitions.address import AddressEntry, AddressProcessor, pending_deadlines
 
 T0 = datetime(2026, 3, 1, tzinfo=timezone.utc)
 
@@ -34,10 +34,9 @@ def test_a_tick_loads_only_the_addresses_whose_deadlines_are_due():
         loads.append(key)
         return table.get(key)
 
-    batch = AddressBatch(Policy(), load, None, queue)
-    batch.apply(Tick(at=T0 + timedelta(hours=72, seconds=9)))  # the first 10 deadlines are due
-    result = batch.finish()
-    assert result.counters["deadlines_fired"] == 10
+    processor = AddressProcessor(Policy(), load, None, queue)
+    result = processor.process([Tick(at=T0 + timedelta(hours=72, seconds=9))])  # the first 10 deadlines are due
+    assert result.deadlines_fired == 10
     assert len(loads) == 2 and len(result.entries) == 2
     assert len(queue) == 100_000 - 10
     fired = [m for e in result.entries.values() for m in e.state.messages.values() if m.status == "soft_bounce"]

@@ -10,7 +10,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from bounceback.replay import fold_log, write_outputs
+from replay.runner import fold, write_outputs
 from projections.policy import Policy
 
 from tests.oracle import STATUSES, oracle_replay
@@ -20,7 +20,7 @@ SAMPLE = Path(__file__).resolve().parent.parent / "examples" / "sample.jsonl"
 
 
 def main_replay(lines, soft_bounce_limit=10, default_region="SE"):
-    result = fold_log(lines, Policy(soft_bounce_limit=soft_bounce_limit, default_region=default_region))
+    result = fold(lines, Policy(soft_bounce_limit=soft_bounce_limit, default_region=default_region))
     with tempfile.TemporaryDirectory() as out:
         write_outputs(result, out)
         return {name: [json.loads(line) for line in (Path(out) / f"{name}.jsonl").read_text().splitlines()]

@@ -1,5 +1,6 @@
-"""The pipeline's partition processors, routed in memory: whatever the interleaving of
-partitions and the batch sizes, the published suppressions and contact cards equal replay."""
+"""The partition processors as the live topology drives them, routed in memory: whatever
+the interleaving of partitions, the batch sizes and the restarts, the published
+suppressions and contact cards equal replay (which drives the same processors in log order)."""
 
 from __future__ import annotations
 
@@ -10,14 +11,13 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from bounceback.replay import fold_log
-from projections.intake import normalise_event
+from partitions.address import AddressProcessor, pending_deadlines
+from partitions.contact import ContactProcessor
+from partitions.routing import ADDRESS, CONTACT, Router, partition_for
 from projections.normalize import AddressNormalizer
 from projections.policy import Policy
-from schemas.events import Contact, Tick, decode_event
-from streams.address_partition import AddressBatch, pending_deadlines
-from streams.contact_partition import ContactBatch
-from streams.partitioning import partition_for
+from replay.runner import fold
+from schemas.events import decode_event
 from tests.test_properties import mixed_logs
 
 from hypothesis import given, settings
@@ -29,26 +29,26 @@ SAMPLE = Path(__file__).resolve().parent.parent / "examples" / "sample.jsonl"
 def run_pipeline(lines: list[bytes], partitions: int, rng: random.Random, restarts: bool = True):
     """Route a log through address and contact partitions like the live pipeline does."""
     policy = Policy()
-    normalise = AddressNormalizer()
+    router = Router(partitions, AddressNormalizer())
     address_q = [deque() for _ in range(partitions)]
     contact_q = [deque() for _ in range(partitions)]
     for raw in lines:
         try:
-            event = normalise_event(decode_event(raw), normalise)
+            event = decode_event(raw)
+            where, p = router.route(event)
         except Exception:
             continue
-        if type(event) is Tick:
+        if where is ADDRESS:
+            address_q[p].append(event)
+        elif where is CONTACT:
+            contact_q[p].append(event)
+        else:
             for q in address_q:
                 q.append(event)
-        elif type(event) is Contact:
-            contact_q[partition_for(event.contact_id, partitions)].append(event)
-        else:
-            address_q[partition_for(f"{event.channel}:{event.address}", partitions)].append(event)
 
     address_tables = [{} for _ in range(partitions)]
     contact_tables = [{} for _ in range(partitions)]
-    clocks = [None] * partitions
-    deadlines = [pending_deadlines([]) for _ in range(partitions)]
+    processors = [AddressProcessor(policy, table.get) for table in address_tables]
     suppression_topic: dict[str, msgspec.Struct] = {}
     contact_topic: dict[str, msgspec.Struct] = {}
     while any(address_q) or any(contact_q):
@@ -57,23 +57,17 @@ def run_pipeline(lines: list[bytes], partitions: int, rng: random.Random, restar
         source = address_q[p] if side == "a" else contact_q[p]
         batch = [source.popleft() for _ in range(min(len(source), rng.randint(1, 8)))]
         if side == "a":
-            if restarts and rng.random() < 0.05:  # a restart: the deadline index is rebuilt from the table
-                deadlines[p] = pending_deadlines(address_tables[p].items())
-            work = AddressBatch(policy, address_tables[p].get, clocks[p], deadlines[p])
-            for command in batch:
-                work.apply(command)
-            result = work.finish()
+            if restarts and rng.random() < 0.05:  # a restart: clock and deadlines from the tables
+                processors[p] = AddressProcessor(policy, address_tables[p].get, processors[p].clock,
+                                                 pending_deadlines(address_tables[p].items()))
+            result = processors[p].process(batch)
             address_tables[p].update(result.entries)
-            clocks[p] = result.clock
             for record in result.suppressions:
                 suppression_topic[f"{record.channel}:{record.address}"] = record
             for contact_id, command in result.contact_commands:
                 contact_q[partition_for(contact_id, partitions)].append(command)
         else:
-            work = ContactBatch(contact_tables[p].get)
-            for command in batch:
-                work.apply(command)
-            result = work.finish()
+            result = ContactProcessor(contact_tables[p].get).process(batch)
             contact_tables[p].update(result.entries)
             for card in result.cards:
                 contact_topic[card.contact_id] = card
@@ -84,12 +78,12 @@ def run_pipeline(lines: list[bytes], partitions: int, rng: random.Random, restar
 
 def assert_equals_replay(lines, partitions, seed):
     suppressions, cards, tables = run_pipeline(lines, partitions, random.Random(seed))
-    ledger = fold_log(lines).ledger
-    expected = {k: r for k, r in ledger.address_records().items() if r.reasons}
-    assert {k: r for k, r in suppressions.items() if r.reasons} == expected
+    replayed = fold(lines)  # its own partition count: the outputs do not depend on it
+    addresses = dict(replayed.address_records())
+    assert {k: r for k, r in suppressions.items() if r.reasons} == {k: r for k, r in addresses.items() if r.reasons}
     live_addresses = {k: e.state.record() for t in tables for k, e in t.items() if e.state is not None}
-    assert live_addresses == ledger.address_records()
-    assert {c.contact_id: c for c in ledger.contact_records()} == cards
+    assert live_addresses == addresses
+    assert dict(replayed.contact_records()) == cards
 
 
 @pytest.mark.parametrize("seed", range(5))

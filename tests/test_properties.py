@@ -8,7 +8,7 @@ from email_validator import validate_email
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bounceback.replay import fold_log, write_outputs
+from replay.runner import fold, write_outputs
 from projections import normalize
 from schemas.events import EMAIL_REPORT_STATUSES, SMS_REPORT_STATUSES
 from tests.helpers import at, bounce_list, contact, delivery, lines, tick, unblock, address_event
@@ -35,13 +35,12 @@ def one_address_reports(draw):
 
 
 def _state(events):
-    result = fold_log(lines(events))
-    ledger = result.ledger
-    addresses = {k: (a.state, sorted(a.reasons), len(a.soft)) for k, a in ledger.addresses.items()}
+    replayed = fold(lines(events))
+    addresses = {k: (a.state, sorted(a.reasons), len(a.soft)) for k, a in replayed.addresses.items()}
     messages = {
-        (k, mid): m.record(mid, a.channel, a.address) for k, a in ledger.addresses.items() for mid, m in a.messages.items()
+        (k, mid): m.record(mid, a.channel, a.address) for k, a in replayed.addresses.items() for mid, m in a.messages.items()
     }
-    contacts = {cid: sorted((m.message_id, m.status) for m in ledger.contact_record(cid).messages) for cid in ledger.contacts}
+    contacts = {cid: sorted((m.message_id, m.status) for m in replayed.contact_record(cid).messages) for cid in replayed.contacts}
     return addresses, messages, contacts
 
 
@@ -87,7 +86,7 @@ def mixed_logs(draw):
 
 
 def _outputs(events, tmp: Path) -> dict[str, bytes]:
-    write_outputs(fold_log(lines(events)), tmp)
+    write_outputs(fold(lines(events)), tmp)
     return {name: (tmp / name).read_bytes() for name in ("addresses.jsonl", "suppressions.jsonl", "contacts.jsonl")}
 
 

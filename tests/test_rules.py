@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from bounceback.replay import fold_log
+from replay import runner
 from projections.messages import MessageState, apply_report, first_report
 from projections.policy import Policy
 from projections.statuses import FINAL
@@ -35,53 +35,53 @@ def soft_bounces(address, count, start_hours=0, prefix="m", channel="email", sta
 
 
 def test_email_is_stripped_and_lower_cased_before_anything_else():
-    ledger = fold([delivery("  Anna@Example.COM ", "m-1", "hard_bounce", at(0)),
+    replayed = fold([delivery("  Anna@Example.COM ", "m-1", "hard_bounce", at(0)),
                    delivery("anna@example.com", "m-2", "delivered", at(1))])
-    assert list(ledger.addresses) == [ANNA]
-    assert record(ledger, ANNA).reasons == ["hard_bounce"]
+    assert list(replayed.addresses) == [ANNA]
+    assert record(replayed, ANNA).reasons == ["hard_bounce"]
 
 
 @pytest.mark.parametrize("bad", ["anna", "anna@", "@example.com", "anna@@example.com", "an na@example.com",
                                  "anna@example", "anna..b@example.com", "anna@localhost", ""])
 def test_invalid_email_is_rejected_with_a_reason_and_never_reaches_the_state(bad):
-    result = fold_log(lines([delivery(bad, "m-1", "hard_bounce", at(0))]))
-    assert result.ledger.addresses == {}
+    result = runner.fold(lines([delivery(bad, "m-1", "hard_bounce", at(0))]))
+    assert result.addresses == {}
     [rejected] = result.rejected
     assert rejected.line == 1 and "$.address" in rejected.error and "invalid email" in rejected.error
 
 
 @pytest.mark.parametrize("raw", ["+46701234567", "+46 70 123 45 67", "070-123 45 67", "0701234567", " 0046701234567 "])
 def test_sms_numbers_are_normalised_to_e164_in_the_default_region(raw):
-    ledger = fold([delivery(raw, "m-1", "hard_bounce", at(0), channel="sms")])
-    assert list(ledger.addresses) == ["sms:+46701234567"]
+    replayed = fold([delivery(raw, "m-1", "hard_bounce", at(0), channel="sms")])
+    assert list(replayed.addresses) == ["sms:+46701234567"]
 
 
 def test_sms_default_region_is_configurable():
-    ledger = fold([delivery("(202) 555-0143", "m-1", "delivered", at(0), channel="sms")],
+    replayed = fold([delivery("(202) 555-0143", "m-1", "delivered", at(0), channel="sms")],
                   Policy(default_region="US"))
-    assert list(ledger.addresses) == ["sms:+12025550143"]
+    assert list(replayed.addresses) == ["sms:+12025550143"]
 
 
 @pytest.mark.parametrize("bad", ["12", "+46 70", "not a number", "+999123456789"])
 def test_invalid_phone_number_is_rejected_with_a_reason(bad):
-    result = fold_log(lines([delivery(bad, "m-1", "hard_bounce", at(0), channel="sms")]))
-    assert result.ledger.addresses == {}
+    result = runner.fold(lines([delivery(bad, "m-1", "hard_bounce", at(0), channel="sms")]))
+    assert result.addresses == {}
     assert "invalid phone number" in result.rejected[0].error
 
 
 def test_state_belongs_to_the_address_and_shows_on_every_contact_holding_it_including_later_ones():
-    ledger = fold([
+    replayed = fold([
         contact("c-1", at(0), emails=["anna@example.com"]),
         delivery("anna@example.com", "m-1", "hard_bounce", at(1), contact_id="c-1"),
         contact("c-2", at(2), emails=["ANNA@example.com", "bo@example.com"]),
     ])
     for cid in ("c-1", "c-2"):
-        card = ledger.contact_record(cid)
+        card = replayed.contact_record(cid)
         assert card.addresses[0].address == "anna@example.com"
         assert card.addresses[0].state == "blocked"
     # the message belongs to the contact its report named, only
-    assert [m.message_id for m in ledger.contact_record("c-1").messages] == ["m-1"]
-    assert ledger.contact_record("c-2").messages == []
+    assert [m.message_id for m in replayed.contact_record("c-1").messages] == ["m-1"]
+    assert replayed.contact_record("c-2").messages == []
 
 
 # -- §2 Message statuses ------------------------------------------------------------------------
@@ -98,15 +98,15 @@ def test_state_belongs_to_the_address_and_shows_on_every_contact_holding_it_incl
 ])
 def test_message_status_has_the_contact_card_label(channel, status, label):
     address = "anna@example.com" if channel == "email" else "+46701234567"
-    ledger = fold([delivery(address, "m-1", status, at(0), channel=channel)])
-    shown = message(ledger, f"{channel}:{address if channel == 'email' else '+46701234567'}", "m-1")
+    replayed = fold([delivery(address, "m-1", status, at(0), channel=channel)])
+    shown = message(replayed, f"{channel}:{address if channel == 'email' else '+46701234567'}", "m-1")
     assert (shown.status, shown.label) == ("unknown" if status == "sent" else status, label)
 
 
 def test_bounce_details_are_kept_with_the_status():
-    ledger = fold([delivery("anna@example.com", "m-1", "hard_bounce", at(0),
+    replayed = fold([delivery("anna@example.com", "m-1", "hard_bounce", at(0),
                             bounce_reason="No such user", bounce_code="5.1.1", sendout_id="so-7")])
-    shown = message(ledger, ANNA, "m-1")
+    shown = message(replayed, ANNA, "m-1")
     assert (shown.bounce_reason, shown.bounce_code, shown.sendout_id) == ("No such user", "5.1.1", "so-7")
 
 
@@ -123,53 +123,53 @@ def test_a_report_whose_event_id_was_applied_changes_nothing():
 
 @pytest.mark.parametrize("late", ["sent", "deferred"])
 def test_sent_and_deferred_never_replace_a_final_status(late):
-    ledger = fold([delivery("anna@example.com", "m-1", "delivered", at(0)),
+    replayed = fold([delivery("anna@example.com", "m-1", "delivered", at(0)),
                    delivery("anna@example.com", "m-1", late, at(5))])
-    assert message(ledger, ANNA, "m-1").status == "delivered"
+    assert message(replayed, ANNA, "m-1").status == "delivered"
 
 
 @pytest.mark.parametrize("order", [("opened", "delivered"), ("delivered", "opened")])
 def test_delivered_never_replaces_opened(order):
     times = {"opened": at(1), "delivered": at(2)}
-    ledger = fold([delivery("anna@example.com", "m-1", s, times[s]) for s in order])
-    shown = message(ledger, ANNA, "m-1")
+    replayed = fold([delivery("anna@example.com", "m-1", s, times[s]) for s in order])
+    shown = message(replayed, ANNA, "m-1")
     assert (shown.status, shown.label, shown.updated_at.isoformat()) == ("opened", "Delivered (Opened)", "2026-03-01T11:00:00+00:00")
 
 
 def test_among_final_statuses_the_latest_occurred_at_stands():
-    ledger = fold([delivery("anna@example.com", "m-1", "hard_bounce", at(5), bounce_code="5.1.1"),
+    replayed = fold([delivery("anna@example.com", "m-1", "hard_bounce", at(5), bounce_code="5.1.1"),
                    delivery("anna@example.com", "m-1", "delivered", at(1))])
-    assert message(ledger, ANNA, "m-1").status == "hard_bounce"
-    ledger = fold([delivery("anna@example.com", "m-1", "delivered", at(1)),
+    assert message(replayed, ANNA, "m-1").status == "hard_bounce"
+    replayed = fold([delivery("anna@example.com", "m-1", "delivered", at(1)),
                    delivery("anna@example.com", "m-1", "soft_bounce", at(5))])
-    assert message(ledger, ANNA, "m-1").status == "soft_bounce"
+    assert message(replayed, ANNA, "m-1").status == "soft_bounce"
 
 
 def test_on_equal_times_the_final_status_later_in_the_log_stands():
-    ledger = fold([delivery("anna@example.com", "m-1", "delivered", at(1)),
+    replayed = fold([delivery("anna@example.com", "m-1", "delivered", at(1)),
                    delivery("anna@example.com", "m-1", "soft_bounce", at(1))])
-    assert message(ledger, ANNA, "m-1").status == "soft_bounce"
+    assert message(replayed, ANNA, "m-1").status == "soft_bounce"
 
 
 def test_deferral_unresolved_for_72_hours_becomes_a_soft_bounce_that_counts():
-    ledger = fold([delivery("anna@example.com", "m-1", "deferred", at(0)), tick(at(72))])
-    shown = message(ledger, ANNA, "m-1")
+    replayed = fold([delivery("anna@example.com", "m-1", "deferred", at(0)), tick(at(72))])
+    shown = message(replayed, ANNA, "m-1")
     assert (shown.status, shown.bounce_reason, shown.bounce_code) == ("soft_bounce", "deferred for 72 hours", "4.4.7")
     assert shown.updated_at.isoformat() == "2026-03-04T10:00:00+00:00"
-    assert record(ledger, ANNA).soft_bounces == 1
+    assert record(replayed, ANNA).soft_bounces == 1
 
 
 def test_deferral_settled_by_a_final_status_before_the_deadline():
-    ledger = fold([delivery("anna@example.com", "m-1", "deferred", at(0)),
+    replayed = fold([delivery("anna@example.com", "m-1", "deferred", at(0)),
                    delivery("anna@example.com", "m-1", "delivered", at(71, 59)), tick(at(100))])
-    assert message(ledger, ANNA, "m-1").status == "delivered"
-    assert record(ledger, ANNA).soft_bounces == 0
+    assert message(replayed, ANNA, "m-1").status == "delivered"
+    assert record(replayed, ANNA).soft_bounces == 0
 
 
 def test_deferral_deadline_runs_from_the_first_deferred_report():
-    ledger = fold([delivery("anna@example.com", "m-1", "deferred", at(0)),
+    replayed = fold([delivery("anna@example.com", "m-1", "deferred", at(0)),
                    delivery("anna@example.com", "m-1", "deferred", at(24)), tick(at(72))])
-    assert message(ledger, ANNA, "m-1").status == "soft_bounce"
+    assert message(replayed, ANNA, "m-1").status == "soft_bounce"
 
 
 def test_sms_with_no_final_status_48_hours_after_sent_has_validity_expired():
@@ -181,9 +181,9 @@ def test_sms_with_no_final_status_48_hours_after_sent_has_validity_expired():
 
 
 def test_control_group_changes_no_counter_of_the_address():
-    ledger = fold(soft_bounces("anna@example.com", 3) + [delivery("anna@example.com", "m-cg", "control_group", at(10))])
-    assert message(ledger, ANNA, "m-cg").label == "Included in a control group"
-    assert record(ledger, ANNA).soft_bounces == 3
+    replayed = fold(soft_bounces("anna@example.com", 3) + [delivery("anna@example.com", "m-cg", "control_group", at(10))])
+    assert message(replayed, ANNA, "m-cg").label == "Included in a control group"
+    assert record(replayed, ANNA).soft_bounces == 3
 
 
 # -- §4 One address over time -------------------------------------------------------------------
@@ -248,26 +248,26 @@ def test_the_later_of_unsubscribe_and_resubscribe_stands_by_event_time():
 
 
 def test_spam_complaint_is_treated_like_an_unsubscribe():
-    ledger = fold([delivery("anna@example.com", "m-1", "complained", at(0))])
-    rec = record(ledger, ANNA)
+    replayed = fold([delivery("anna@example.com", "m-1", "complained", at(0))])
+    rec = record(replayed, ANNA)
     assert (rec.state, rec.reasons) == ("unsubscribed", ["complaint"])
-    assert message(ledger, ANNA, "m-1").label == "Marked as spam"
+    assert message(replayed, ANNA, "m-1").label == "Marked as spam"
 
 
 def test_bounce_list_import_blocks_or_unsubscribes_and_reimport_changes_nothing():
     events = [bounce_list("anna@example.com", at(0)), bounce_list("bo@example.com", at(0), list_="unsubscribed")]
-    ledger = fold(events)
-    assert record(ledger, ANNA).reasons == ["bounce_list"] and record(ledger, ANNA).state == "blocked"
-    assert record(ledger, "email:bo@example.com").reasons == ["unsubscribed"]
+    replayed = fold(events)
+    assert record(replayed, ANNA).reasons == ["bounce_list"] and record(replayed, ANNA).state == "blocked"
+    assert record(replayed, "email:bo@example.com").reasons == ["unsubscribed"]
     again = fold(events + [dict(e, occurred_at=at(5)) for e in events])
-    assert record(again, ANNA) == record(ledger, ANNA)
-    assert record(again, "email:bo@example.com") == record(ledger, "email:bo@example.com")
+    assert record(again, ANNA) == record(replayed, ANNA)
+    assert record(again, "email:bo@example.com") == record(replayed, "email:bo@example.com")
 
 
 def test_bounce_listed_address_blocks_a_contact_created_later():
-    ledger = fold([bounce_list("+46 70 123 45 67", at(0), channel="sms"),
+    replayed = fold([bounce_list("+46 70 123 45 67", at(0), channel="sms"),
                    contact("c-9", at(10), phones=["0701234567"])])
-    [addr] = ledger.contact_record("c-9").addresses
+    [addr] = replayed.contact_record("c-9").addresses
     assert (addr.address, addr.state, addr.reasons) == ("+46701234567", "blocked", ["bounce_list"])
 
 
@@ -279,10 +279,10 @@ def test_manual_unblock_lifts_blocks_and_resets_the_count_but_not_opt_outs():
         delivery("anna@example.com", "m-c", "complained", at(14)),
         unblock("anna@example.com", at(20), note="customer fixed mailbox"),
     ]
-    ledger = fold(events, audit=["*"])
-    rec = record(ledger, ANNA)
+    replayed = fold(events, audit=["*"])
+    rec = record(replayed, ANNA)
     assert (rec.state, rec.reasons, rec.soft_bounces) == ("unsubscribed", ["complaint", "unsubscribed"], 0)
-    last = ledger.trail.entries[ANNA][-1]
+    last = replayed.trail[ANNA][-1]
     assert "support@shop.example" in last.event and "customer fixed mailbox" in last.event
 
 
@@ -308,10 +308,10 @@ def test_state_is_blocked_before_unsubscribed_before_active():
 
 
 def test_updated_at_is_the_time_of_the_event_that_last_changed_the_record():
-    ledger = fold([delivery("anna@example.com", "m-1", "sent", at(0)),
+    replayed = fold([delivery("anna@example.com", "m-1", "sent", at(0)),
                    delivery("anna@example.com", "m-1", "hard_bounce", at(3)),
                    delivery("anna@example.com", "m-2", "delivered", at(5))])
-    assert record(ledger, ANNA).updated_at.isoformat() == "2026-03-01T13:00:00+00:00"
+    assert record(replayed, ANNA).updated_at.isoformat() == "2026-03-01T13:00:00+00:00"
 
 
 # -- §6 Time, replay and audit ------------------------------------------------------------------
@@ -324,15 +324,15 @@ def test_deadlines_fire_only_when_a_tick_passes_them_never_by_the_wall_clock():
 
 
 def test_a_tick_earlier_than_one_already_seen_changes_nothing():
-    ledger = fold([tick(at(10)), delivery("anna@example.com", "m-1", "deferred", at(-100)), tick(at(5))])
-    assert message(ledger, ANNA, "m-1").status == "deferred"
-    assert ledger.clock.isoformat() == "2026-03-01T20:00:00+00:00"
+    replayed = fold([tick(at(10)), delivery("anna@example.com", "m-1", "deferred", at(-100)), tick(at(5))])
+    assert message(replayed, ANNA, "m-1").status == "deferred"
+    assert replayed.clock.isoformat() == "2026-03-01T20:00:00+00:00"
 
 
 def test_audit_trail_shows_each_event_in_order_with_its_decision():
     events = soft_bounces("anna@example.com", 10) + [delivery("anna@example.com", "m-9", "soft_bounce", at(9))]
-    ledger = fold(events, audit=["email:anna@example.com"])
-    trail = ledger.trail.entries[ANNA]
+    replayed = fold(events, audit=["email:anna@example.com"])
+    trail = replayed.trail[ANNA]
     assert len(trail) == 11
     assert trail[0].decision == "message m-0: new -> Soft bounce; soft bounce 1 of 10"
     assert trail[9].decision.endswith("soft bounce 10 of 10 -> blocked: soft_bounce_limit")
@@ -340,9 +340,9 @@ def test_audit_trail_shows_each_event_in_order_with_its_decision():
 
 
 def test_an_address_only_listed_by_a_contact_shows_active_and_has_no_state_of_its_own():
-    ledger = fold([contact("c-1", at(0), emails=["New@example.com"], phones=["0701234567"])])
-    assert ledger.addresses == {}
-    card = ledger.contact_record("c-1")
+    replayed = fold([contact("c-1", at(0), emails=["New@example.com"], phones=["0701234567"])])
+    assert replayed.addresses == {}
+    card = replayed.contact_record("c-1")
     assert [(a.address, a.state, a.reasons, a.soft_bounces, a.updated_at.isoformat()) for a in card.addresses] == [
         ("new@example.com", "active", [], 0, "2026-03-01T10:00:00+00:00"),
         ("+46701234567", "active", [], 0, "2026-03-01T10:00:00+00:00"),
@@ -350,14 +350,14 @@ def test_an_address_only_listed_by_a_contact_shows_active_and_has_no_state_of_it
 
 
 def test_the_latest_contact_event_by_event_time_sets_the_addresses():
-    ledger = fold([contact("c-1", at(5), emails=["b@example.com", "a@example.com", "B@example.com"]),
+    replayed = fold([contact("c-1", at(5), emails=["b@example.com", "a@example.com", "B@example.com"]),
                    contact("c-1", at(1), emails=["old@example.com"])])
-    assert [a.address for a in ledger.contact_record("c-1").addresses] == ["b@example.com", "a@example.com"]
+    assert [a.address for a in replayed.contact_record("c-1").addresses] == ["b@example.com", "a@example.com"]
 
 
 def test_a_contact_event_with_an_invalid_address_is_rejected_naming_the_field():
-    result = fold_log(lines([contact("c-1", at(0), emails=["a@example.com", "nope"])]))
-    assert result.ledger.contacts == {} and "$.emails[1]" in result.rejected[0].error
+    result = runner.fold(lines([contact("c-1", at(0), emails=["a@example.com", "nope"])]))
+    assert result.contacts == {} and "$.emails[1]" in result.rejected[0].error
 
 
 @pytest.mark.parametrize("status", sorted(FINAL | {"sent", "deferred"}))

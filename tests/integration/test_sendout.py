@@ -199,7 +199,7 @@ def _produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes | None
 
     from aiokafka import AIOKafkaProducer
 
-    from streams.partitioning import partition_for
+    from partitions.routing import partition_for
 
     async def produce():
         producer = AIOKafkaProducer(bootstrap_servers=bootstrap)

@@ -7,6 +7,7 @@ contacts. Both are JSON with a `type` tag, like the contract's events.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Union
 
 import msgspec
@@ -22,6 +23,9 @@ class Link(msgspec.Struct, tag_field="type", tag="link"):
     address: str
     contact_id: str
     linked: bool
+    # the `contact` event that made the link, for the address's audit trail
+    event_id: str | None = None
+    at: datetime | None = None
 
 
 class AddressUpdate(msgspec.Struct, tag_field="type", tag="address_update"):
