@@ -222,17 +222,27 @@ def paragraph_about(text: str, address: str, limit: int = 8, or_first: bool = Fa
             end += 1
         return end
 
-    end = paragraph_end(at)
-    if end == at + 1:  # the address alone: its reason is in the next paragraph
-        nxt = end
-        while nxt < len(lines) and not lines[nxt].strip():
+    def next_paragraph(after: int) -> int | None:
+        nxt = after
+        while nxt < len(lines) and (not lines[nxt].strip() or _RULE.match(lines[nxt])):
             nxt += 1
-        if nxt < len(lines) and not _SEPARATOR.match(lines[nxt]):
-            end = paragraph_end(nxt)
-    return " ".join(" ".join(line.split()) for line in lines[start:end] if line.strip()) or None
+        return nxt if nxt < len(lines) and not _SEPARATOR.match(lines[nxt]) else None
+
+    end = paragraph_end(at)
+    # the address alone, or a paragraph ending "because:" / "Technical details:": the reason follows
+    for _ in range(2):
+        if not (end == at + 1 or lines[end - 1].rstrip().endswith(":")):
+            break
+        nxt = next_paragraph(end)
+        if nxt is None:
+            break
+        end = paragraph_end(nxt)
+    return " ".join(" ".join(line.split()) for line in lines[start:end]
+                    if line.strip() and not _RULE.match(line)) or None
 
 
 # a line that starts the returned message ("----- Original message -----", "--- Below this line is a
 # copy of the message.") or is a rule of punctuation; a transcript heading is not one: the reply is in it
+_RULE = re.compile(r"^\s*[-=*_#~]{3,}\s*$")
 _SEPARATOR = re.compile(r"^\s*([-=*_#~]{3,}\s*$|[-=*_#~ ]*(original message|below this line|copy of (the|your) message|"
                         r"returned message|message (headers )?follows|original message follows))", re.IGNORECASE)
