@@ -123,3 +123,18 @@ def request(app_factory, method: str, path: str, **kwargs) -> tuple[int, dict]:
             return response.status, await response.json()
 
     return asyncio.run(run())
+
+
+def request_text(app_factory, path: str) -> str:
+    """GET a text resource (the gateway's /metrics) from an instance of the app; the same
+    instance as `request` used only when the factory returns one app each time, so pass
+    `gw.app` of one Gateway: its metrics live on the Gateway."""
+    from aiohttp.test_utils import TestClient, TestServer
+
+    async def run():
+        async with TestClient(TestServer(app_factory(), host="127.0.0.1")) as client:
+            response = await client.get(path)
+            assert response.status == 200, response.status
+            return await response.text()
+
+    return asyncio.run(run())

@@ -415,3 +415,15 @@ def test_canonical_object_or_array():
         canonical.events(J({"type": "tick", "at": "2026-03-04T10:00:00Z"}))
     with pytest.raises(Rejected, match="not valid JSON"):
         canonical.events(b"{")
+
+
+@pytest.mark.parametrize("done, expected", [
+    ("2603011000", "2026-03-01T10:00:00Z"),   # UTC, five seconds before the callback: taken
+    ("2603011100", "2026-03-01T10:00:05Z"),   # a carrier at UTC+1 writes local time: an hour ahead, not taken
+    ("2603010500", "2026-03-01T10:00:05Z"),   # a carrier at UTC-5: five hours behind, not taken
+    ("2603010940", "2026-03-01T10:00:05Z"),   # 20 minutes before the callback: outside the window
+    ("26030110", "2026-03-01T10:00:05Z"),     # not YYMMDDhhmm: the arrival, not a refused callback
+])
+def test_twilio_raw_dlr_done_date_only_where_it_agrees_with_the_arrival(done, expected):
+    out = canon(twilio.events(_tw("delivered", RawDlrDoneDate=done), C, RECEIVED))
+    assert out[0]["occurred_at"] == expected
