@@ -1,17 +1,20 @@
 """`bounceback gateway`: the HTTP service in front of the adapters (gateways/).
 
-Each request is handled in three steps, so nothing partial is published from a rejected
-request: read the body (over the limit: 413), check its signature or credentials (401
-without one, 403 with a wrong one), turn it into canonical events and normalise every
-address (any failure: 400 with the reason, nothing published). Only then are the events
-published to the inbound topic, each to the partition that owns its address (the keying
-of `bounceback publish`). A broker failure answers 503 so the provider retries; the
+Each request is handled in three steps: read the body (over the limit: 413), check its
+signature or credentials (401 without one, 403 with a wrong one), turn it into canonical
+events and normalise every address. A body that is not the provider's format at all is
+refused 400 and nothing is published. Otherwise the good events are published to the
+inbound topic, each to the partition that owns its address (the keying of `bounceback
+publish`), and every event or item that cannot be used (a malformed address, an unknown
+event in a batch) goes to the dead-letter topic with its reason, the shape the worker
+uses; the answer is 200 with both counts, so a provider does not resend a whole batch
+for days over one bad event. A broker failure answers 503 so the provider retries; the
 event ids are derived from the provider's own ids, so what a retry publishes twice is
 applied once.
 
 Routes: POST /webhooks/ses, /webhooks/sendgrid, /webhooks/mailgun, /webhooks/postmark,
 /webhooks/twilio, /events (the contract itself), /mail (one RFC 822 bounce mail);
-GET /health.
+GET /health, GET /metrics.
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ from aiohttp import ClientSession, ClientTimeout, web
 
 from gateways import canonical, mail, mailgun, postmark, sendgrid, ses, sns, twilio
 from gateways.classify import Classifier
-from gateways.common import Rejected, bad
+from bounceback.gateway_metrics import GatewayMetrics
+from gateways.common import Batch, Refused, Rejected, bad
 from gateways.config import GatewayConfig
 from projections.intake import normalise_event
 from projections.normalize import AddressNormalizer
@@ -40,10 +44,12 @@ Publish = Callable[[list[Event]], Awaitable[None]]
 
 
 class KafkaPublisher:
-    """One long-lived producer; events go where `bounceback publish` would put them."""
+    """One long-lived producer; events go where `bounceback publish` would put them, dead
+    letters to the dead-letter topic."""
 
-    def __init__(self, bootstrap: str, topic: str, partitions: int) -> None:
+    def __init__(self, bootstrap: str, topic: str, partitions: int, dead_letter_topic: str | None = None) -> None:
         self.bootstrap, self.topic, self.partitions = bootstrap, topic, partitions
+        self.dead_letter_topic = dead_letter_topic
         self.producer = None
 
     async def start(self) -> None:
@@ -57,7 +63,7 @@ class KafkaPublisher:
         if self.producer is not None:
             await self.producer.stop()
 
-    async def __call__(self, events: list[Event]) -> None:
+    async def __call__(self, events: list[Event], dead_letters: list[Refused] = (), source: str = "gateway") -> None:
         from bounceback.kafka_io import route
         from schemas.events import encode_event
 
@@ -66,6 +72,10 @@ class KafkaPublisher:
             value = encode_event(event)
             for p in route(event, self.partitions):
                 pending.append(await self.producer.send(self.topic, value=value, partition=p))
+        for letter in dead_letters:
+            headers = [("reason", f"{letter.where}: {letter.reason}".encode()), ("source", source.encode())]
+            pending.append(await self.producer.send(self.dead_letter_topic, key=letter.key, value=letter.raw,
+                                                    headers=headers))
         await asyncio.gather(*pending)
 
 
@@ -95,6 +105,7 @@ class Gateway:
         self.trust = sns.TrustStore(config.ses.trust) if config.ses.trust else None
         self.sendgrid_key = sendgrid.load_key(config.sendgrid.public_key) if config.sendgrid.public_key else None
         self.confirmations: list[str] = []  # SubscribeURLs seen, newest last (shown in the log too)
+        self.metrics = GatewayMetrics()
 
     def unprotected(self) -> list[str]:
         c = self.config
@@ -112,6 +123,7 @@ class Gateway:
         for path, handler in handlers.items():
             app.router.add_post(path, self._handle(handler))
         app.router.add_get("/health", self._health)
+        app.router.add_get("/metrics", self._metrics)
         return app
 
     def _handle(self, adapter):
@@ -127,34 +139,55 @@ class Gateway:
                 result = await adapter(request, body)
                 if isinstance(result, web.Response):
                     return result
-                events = self._normalised(result)
+                batch = result if isinstance(result, Batch) else Batch(list(result))
+                events, dead = self._normalised(batch, body)
             except Rejected as exc:
                 log.info("%s %s: %s %s", request.method, request.path, exc.status, exc.reason)
+                self.metrics.refused.labels(route=request.path, status=str(exc.status)).inc()
                 return _json({"error": exc.reason}, exc.status)
             except Exception as exc:  # an input no adapter foresaw: still the input's fault, never a 500
                 log.exception("%s %s: could not interpret the request", request.method, request.path)
+                self.metrics.refused.labels(route=request.path, status="400").inc()
                 return _json({"error": f"could not interpret the request: {type(exc).__name__}: {exc}"}, 400)
-            if events:
+            if events or dead:
                 try:
-                    await self.publish(events)
+                    if dead:
+                        await self.publish(events, dead_letters=dead, source=f"gateway {request.path}")
+                    else:
+                        await self.publish(events)
                 except Exception as exc:
                     log.exception("publishing %d events failed", len(events))
                     return _json({"error": f"could not publish to the broker, retry later: {exc}"}, 503)
-            return _json({"published": len(events)})
+            self.metrics.published.labels(route=request.path).inc(len(events))
+            answer = {"published": len(events), **batch.answer}
+            if dead:
+                self.metrics.dead_letters.labels(route=request.path).inc(len(dead))
+                for letter in dead:
+                    log.warning("%s %s: dead letter: %s: %s", request.method, request.path, letter.where, letter.reason)
+                answer["dead_lettered"] = len(dead)
+                answer["dead_letters"] = [{"item": d.where, "reason": d.reason} for d in dead]
+            return _json(answer)
 
         return handler
 
     async def _health(self, request: web.Request) -> web.Response:
         return _json({"ok": True})
 
-    def _normalised(self, events: list[Event]) -> list[Event]:
-        out = []
-        for i, event in enumerate(events):
+    async def _metrics(self, request: web.Request) -> web.Response:
+        body, content_type = self.metrics.exposition()
+        return web.Response(body=body, headers={"Content-Type": content_type})
+
+    def _normalised(self, batch: Batch, body: bytes) -> tuple[list[Event], list[Refused]]:
+        """The events whose address normalises, and a dead letter for each other event and
+        each item the adapter refused."""
+        good, dead = [], list(batch.refused)
+        for i, event in enumerate(batch.events):
             try:
-                out.append(normalise_event(event, self.normalise))
+                good.append(normalise_event(event, self.normalise))
             except InvalidEvent as exc:
-                raise bad(f"event {i}: {exc}") from None
-        return out
+                raw = batch.origins[i] if batch.origins else body
+                dead.append(Refused(f"event {i}", str(exc), raw))
+        return good, dead
 
     # -- the providers ---------------------------------------------------------------------
 
@@ -236,10 +269,15 @@ class Gateway:
 
     async def _mail(self, request: web.Request, body: bytes):
         _bearer(request, self.config.mail.token)
-        result = mail.parse(body, self.classifier)
-        if result.note:
-            log.info("%s", result.note)
-        return result.events
+        result = mail.ingest(body, self.classifier, self.normalise, arrived=self.clock())
+        if result.skipped:
+            log.info("mail skipped as %s: %s", result.skipped, result.note)
+            self.metrics.mail_skipped.labels(skipped_as=result.skipped).inc()
+        for skipped in result.skipped_recipients:
+            log.info("mail recipient skipped: %s: %s", skipped.recipient, skipped.reason)
+        self.metrics.mail_recipients_skipped.inc(len(result.skipped_recipients))
+        self.metrics.mail.labels(kind=result.kind).inc()
+        return Batch(result.events, answer=result.answer())
 
 
 async def serve(gateway: Gateway, host: str, port: int, on_ready: Callable[[], None] | None = None) -> None:

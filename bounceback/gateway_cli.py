@@ -39,7 +39,7 @@ def register(group: click.Group, pipeline_options, _settings) -> None:
         except ValueError as exc:
             raise click.UsageError(str(exc)) from None
         settings = _settings(broker, partitions, topic_prefix, region=region)
-        publisher = KafkaPublisher(broker, settings.topics.inbound, partitions)
+        publisher = KafkaPublisher(broker, settings.topics.inbound, partitions, settings.topics.dead_letters)
         try:
             gw = Gateway(config, publisher, default_region=region)
         except (ValueError, RulesError) as exc:
@@ -75,12 +75,17 @@ def register(group: click.Group, pipeline_options, _settings) -> None:
         """Parse bounce mails (RFC 3464 DSNs, RFC 5965 ARF complaints; one RFC 822 message per
         FILE, - for stdin) into canonical events and publish them to the inbound topic.
 
-        Auto-replies are skipped; a file that is not a report is listed with the reason and
-        the others are still published.
+        Auto-replies and redacted feedback reports are skipped, and so is a recipient that is
+        not an address, each listed with the reason; a file that is not a report is listed
+        with the reason and the others are still published. The events are those `POST /mail`
+        of the gateway publishes for the same mail.
         """
+        from datetime import datetime, timezone
+
         from gateways.classify import Classifier, RulesError
         from gateways.common import Rejected
-        from gateways.mail import parse
+        from gateways.mail import ingest
+        from projections.normalize import AddressNormalizer
         from schemas.events import encode_event
 
         if broker is None and not dry_run:
@@ -89,6 +94,7 @@ def register(group: click.Group, pipeline_options, _settings) -> None:
             classifier = Classifier(override=rules)
         except RulesError as exc:
             raise click.UsageError(str(exc)) from None
+        normalise = AddressNormalizer(region)
         lines: list[bytes] = []
         refused = 0
         for name in files:
@@ -97,13 +103,17 @@ def register(group: click.Group, pipeline_options, _settings) -> None:
             except OSError as exc:
                 raise click.ClickException(f"cannot read {name}: {exc.strerror or exc}") from None
             try:
-                result = parse(raw, classifier)
+                result = ingest(raw, classifier, normalise, arrived=datetime.now(timezone.utc))
             except Rejected as exc:
                 refused += 1
                 click.echo(f"{name}: refused: {exc.reason}", err=True)
                 continue
-            click.echo(f"{name}: {result.kind}, {len(result.events)} events{' (' + result.note + ')' if result.note else ''}",
-                       err=True)
+            if result.skipped:
+                click.echo(f"{name}: skipped as {result.skipped}: {result.note}", err=True)
+            else:
+                click.echo(f"{name}: {result.kind}, {len(result.events)} events", err=True)
+            for skipped in result.skipped_recipients:
+                click.echo(f"{name}: recipient {skipped.recipient!r} skipped: {skipped.reason}", err=True)
             lines += [encode_event(e) for e in result.events]
         if dry_run:
             for line in lines:

@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from gateways.classify import Classifier, enhanced_code, smtp_code
-from gateways.common import Rejected, bad, decode_json, delivery, from_unix, unsubscribe, verdict_event
+from gateways.common import Batch, Refused, Rejected, bad, decode_json, delivery, from_unix, unsubscribe, verdict_event
 from schemas.events import Event
 
 SIGNATURE = "X-Twilio-Email-Event-Webhook-Signature"
@@ -83,43 +83,66 @@ def _message_id(e: SGEvent, i: int) -> str:
     raise bad(f"SendGrid event {i}: neither `sg_message_id` nor `smtp-id` is present")
 
 
-def events(body: bytes, classifier: Classifier) -> list[Event]:
-    items = decode_json(body, list[SGEvent], "SendGrid events")
-    raw: list[dict[str, Any]] = msgspec.json.decode(body, type=list[dict[str, Any]])
-    out: list[Event] = []
-    for i, (e, meta) in enumerate(zip(items, raw)):
-        if e.event in IGNORED:
+def events(body: bytes, classifier: Classifier) -> Batch:
+    """The events of a batch. A body that is not a JSON array of objects is refused (400);
+    an item that cannot become an event is refused alone, with its reason, and the others
+    are kept (SendGrid resends a whole batch that is not answered 2xx)."""
+    items = decode_json(body, list[msgspec.Raw], "SendGrid events")
+    for i, item in enumerate(items):
+        if not bytes(item).lstrip().startswith(b"{"):
+            raise bad(f"SendGrid events: item {i} is not a JSON object: not a SendGrid Event Webhook body")
+    batch = Batch(origins=[])
+    for i, item in enumerate(items):
+        raw = bytes(item)
+        try:
+            made = _item(msgspec.json.decode(raw, type=SGEvent), msgspec.json.decode(raw, type=dict[str, Any]), i,
+                         classifier)
+        except msgspec.ValidationError as exc:
+            batch.refused.append(Refused(f"SendGrid event {i}", str(exc), raw))
             continue
-        if not e.sg_event_id:
-            raise bad(f"SendGrid event {i}: `sg_event_id` is missing: without it a resend cannot be recognised")
-        eid = f"sendgrid:{e.sg_event_id}"
-        at = from_unix(e.timestamp, f"SendGrid event {i}: timestamp")
-        addr = e.email
-        if e.event == "processed":
-            out.append(delivery(eid, at, "email", addr, _message_id(e, i), "sent", meta))
-        elif e.event == "deferred":
-            text = e.response or e.reason
-            out.append(delivery(eid, at, "email", addr, _message_id(e, i), "deferred", meta, reason=text,
-                                code=enhanced_code(text) or smtp_code(text)))
-        elif e.event == "delivered":
-            out.append(delivery(eid, at, "email", addr, _message_id(e, i), "delivered", meta))
-        elif e.event == "open":
-            out.append(delivery(eid, at, "email", addr, _message_id(e, i), "opened", meta))
-        elif e.event == "bounce":
-            kind = e.type or "bounce"
-            types = (e.bounce_classification, kind)
-            verdict = classifier.classify("sendgrid", types, status=e.status, text=e.reason,
-                                          default="hard_bounce" if kind == "bounce" else "soft_bounce")
+        except Rejected as exc:
+            batch.refused.append(Refused(f"SendGrid event {i}", exc.reason.removeprefix(f"SendGrid event {i}: "), raw))
+            continue
+        batch.events += made
+        batch.origins += [raw] * len(made)
+    return batch
+
+
+def _item(e: SGEvent, meta: dict[str, Any], i: int, classifier: Classifier) -> list[Event]:
+    """The events of one item (an ignored kind: none)."""
+    out: list[Event] = []
+    if e.event in IGNORED:
+        return out
+    if not e.sg_event_id:
+        raise bad(f"SendGrid event {i}: `sg_event_id` is missing: without it a resend cannot be recognised")
+    eid = f"sendgrid:{e.sg_event_id}"
+    at = from_unix(e.timestamp, f"SendGrid event {i}: timestamp")
+    addr = e.email
+    if e.event == "processed":
+        out.append(delivery(eid, at, "email", addr, _message_id(e, i), "sent", meta))
+    elif e.event == "deferred":
+        text = e.response or e.reason
+        out.append(delivery(eid, at, "email", addr, _message_id(e, i), "deferred", meta, reason=text,
+                            code=enhanced_code(text) or smtp_code(text)))
+    elif e.event == "delivered":
+        out.append(delivery(eid, at, "email", addr, _message_id(e, i), "delivered", meta))
+    elif e.event == "open":
+        out.append(delivery(eid, at, "email", addr, _message_id(e, i), "opened", meta))
+    elif e.event == "bounce":
+        kind = e.type or "bounce"
+        types = (e.bounce_classification, kind)
+        verdict = classifier.classify("sendgrid", types, status=e.status, text=e.reason,
+                                      default="hard_bounce" if kind == "bounce" else "soft_bounce")
+        out += verdict_event(verdict, eid, at, "email", addr, _message_id(e, i), meta)
+    elif e.event == "dropped":
+        verdict = classifier.classify("sendgrid", (f"dropped:{e.reason}" if e.reason else None, "dropped"),
+                                      text=None, default="ignore")
+        if verdict.status != "ignore":
             out += verdict_event(verdict, eid, at, "email", addr, _message_id(e, i), meta)
-        elif e.event == "dropped":
-            verdict = classifier.classify("sendgrid", (f"dropped:{e.reason}" if e.reason else None, "dropped"),
-                                          text=None, default="ignore")
-            if verdict.status != "ignore":
-                out += verdict_event(verdict, eid, at, "email", addr, _message_id(e, i), meta)
-        elif e.event == "spamreport":
-            out.append(delivery(eid, at, "email", addr, _message_id(e, i), "complained", meta))
-        elif e.event in ("unsubscribe", "group_unsubscribe"):
-            out.append(unsubscribe(eid, at, "email", addr, meta))
-        else:
-            raise bad(f"SendGrid event {i}: unknown event {e.event!r}")
+    elif e.event == "spamreport":
+        out.append(delivery(eid, at, "email", addr, _message_id(e, i), "complained", meta))
+    elif e.event in ("unsubscribe", "group_unsubscribe"):
+        out.append(unsubscribe(eid, at, "email", addr, meta))
+    else:
+        raise bad(f"SendGrid event {i}: unknown event {e.event!r}")
     return out

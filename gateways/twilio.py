@@ -9,8 +9,16 @@ sees: configure it (`twilio.url`).
 Covers: MessageStatus queued/accepted/scheduled/sending (ignored: nothing happened yet),
 sent, delivered, undelivered and failed with ErrorCode (30003, 30005, 30006, 30007,
 30008, 30036, ...: rules.toml), read (delivered). Event id:
-`twilio:<MessageSid>:<MessageStatus>`. A callback carries no event time: `RawDlrDoneDate`
-(YYMMDDhhmm, UTC) is used when present, else the time the callback arrived.
+`twilio:<MessageSid>:<MessageStatus>`.
+
+A callback carries no event time of its own. `RawDlrDoneDate` (YYMMDDhhmm) is the
+carrier's delivery-receipt time, but with no time zone: the offset varies by carrier
+(Twilio changelog, 2023-02-14). Read as UTC it is used only when it agrees with the
+callback's arrival: no more than DONE_DATE_BEFORE before it and DONE_DATE_AFTER after it.
+Every real time zone is at least 30 minutes off UTC, so a local time of a non-UTC carrier
+falls outside unless the callback was late by about that offset, and the time taken is then
+never more than 15 minutes from the arrival. Otherwise (and when it is not YYMMDDhhmm) the
+arrival time stands. docs/decisions.md: Twilio time.
 """
 
 from __future__ import annotations
@@ -18,7 +26,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from gateways.classify import Classifier
 from gateways.common import Rejected, bad, delivery, verdict_event
@@ -26,6 +34,8 @@ from schemas.events import Event
 
 SIGNATURE = "X-Twilio-Signature"
 IGNORED = frozenset(("queued", "accepted", "scheduled", "sending", "receiving", "received", "canceled"))
+DONE_DATE_BEFORE = timedelta(minutes=15)  # a receipt a little older than its callback: delivery, then the callback
+DONE_DATE_AFTER = timedelta(minutes=2)    # clock skew; the field has minutes only
 
 
 def signature(url: str, params: list[tuple[str, str]], auth_token: str) -> str:
@@ -41,13 +51,17 @@ def verify(url: str, params: list[tuple[str, str]], headers, auth_token: str) ->
         raise Rejected(403, f"{SIGNATURE} does not verify for {url} with the configured auth token")
 
 
-def _done_date(value: str | None) -> datetime | None:
-    if not value:
-        return None
+def event_time(raw_done_date: str | None, received_at: datetime) -> datetime:
+    """RawDlrDoneDate read as UTC when it agrees with the arrival, else the arrival."""
+    if not raw_done_date:
+        return received_at
     try:
-        return datetime.strptime(value.strip(), "%y%m%d%H%M").replace(tzinfo=timezone.utc)
+        done = datetime.strptime(raw_done_date.strip(), "%y%m%d%H%M").replace(tzinfo=timezone.utc)
     except ValueError:
-        raise bad(f"Twilio callback: RawDlrDoneDate {value!r} is not YYMMDDhhmm") from None
+        return received_at
+    if received_at - DONE_DATE_BEFORE <= done <= received_at + DONE_DATE_AFTER:
+        return done
+    return received_at
 
 
 def events(params: list[tuple[str, str]], classifier: Classifier, received_at: datetime) -> list[Event]:
@@ -61,7 +75,7 @@ def events(params: list[tuple[str, str]], classifier: Classifier, received_at: d
     if status in IGNORED:
         return []
     eid = f"twilio:{sid}:{status}"
-    at = _done_date(form.get("RawDlrDoneDate")) or received_at
+    at = event_time(form.get("RawDlrDoneDate"), received_at)
     if status == "sent":
         return [delivery(eid, at, "sms", to, sid, "sent")]
     if status in ("delivered", "read"):

@@ -77,7 +77,8 @@ def mailgun_signature(key: str, timestamp: str = "1772359200", token: str = "a" 
 
 
 def canon(events) -> list[dict]:
-    return [msgspec.json.decode(encode_event(e)) for e in events]
+    """Events (or an adapter's Batch of them) as the JSON objects the pipeline reads."""
+    return [msgspec.json.decode(encode_event(e)) for e in getattr(events, "events", events)]
 
 
 def expect(event_id, at, address, message_id, status, channel="email", reason=None, code=None, contact_id=None,
@@ -98,12 +99,14 @@ class Collected:
 
     def __init__(self, fail: bool = False) -> None:
         self.batches: list[list] = []
+        self.dead_letters: list = []  # (Refused, source) as the dead-letter topic would get them
         self.fail = fail
 
-    async def __call__(self, events) -> None:
+    async def __call__(self, events, dead_letters=(), source: str = "gateway") -> None:
         if self.fail:
             raise ConnectionError("broker unreachable")
         self.batches.append(list(events))
+        self.dead_letters += [(letter, source) for letter in dead_letters]
 
     @property
     def events(self) -> list[dict]:
@@ -118,5 +121,20 @@ def request(app_factory, method: str, path: str, **kwargs) -> tuple[int, dict]:
         async with TestClient(TestServer(app_factory(), host="127.0.0.1")) as client:
             response = await client.request(method, path, **kwargs)
             return response.status, await response.json()
+
+    return asyncio.run(run())
+
+
+def request_text(app_factory, path: str) -> str:
+    """GET a text resource (the gateway's /metrics) from an instance of the app; the same
+    instance as `request` used only when the factory returns one app each time, so pass
+    `gw.app` of one Gateway: its metrics live on the Gateway."""
+    from aiohttp.test_utils import TestClient, TestServer
+
+    async def run():
+        async with TestClient(TestServer(app_factory(), host="127.0.0.1")) as client:
+            response = await client.get(path)
+            assert response.status == 200, response.status
+            return await response.text()
 
     return asyncio.run(run())

@@ -1,8 +1,11 @@
 """End to end on a real broker: provider webhooks and a bounce mail posted over HTTP to a
-running `bounceback gateway` end as suppression records; a resent webhook changes nothing."""
+running `bounceback gateway` end as suppression records; a resent webhook changes nothing;
+a bad event of a batch lands in the dead-letter topic with its reason while the rest of
+the batch is applied."""
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import urllib.error
 import urllib.request
@@ -11,6 +14,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from bounceback.kafka_io import read_topic
 from streams.processes import free_port, start_listening, stop
 from tests.gateway_helpers import ec_public_b64, sendgrid_headers
 from tests.integration.cluster import ROOT
@@ -56,8 +60,17 @@ def test_webhooks_posted_to_the_gateway_end_as_suppression_records(cluster):
         assert _post(base + "/webhooks/sendgrid", events, headers) == (200, {"published": 2})
         # unsigned: refused, nothing published
         assert _post(base + "/webhooks/sendgrid", events, {"Content-Type": "application/json"})[0] == 401
+        # one event of a batch has no usable address: dead-lettered, the other applied, answered 200
+        mixed = msgspec.json.encode([
+            {"email": "not-an-address", "timestamp": 1772359200, "event": "dropped", "reason": "Invalid",
+             "sg_event_id": "sg-3", "sg_message_id": "m-3.filter0001"},
+            {"email": "Unsub@Example.com", "timestamp": 1772359200, "event": "unsubscribe", "sg_event_id": "sg-4"},
+        ])
+        status, answer = _post(base + "/webhooks/sendgrid", mixed,
+                               dict(sendgrid_headers(mixed), **{"Content-Type": "application/json"}))
+        assert (status, answer["published"], answer["dead_lettered"]) == (200, 1, 1)
         arf = (MAIL / "arf-abuse.eml").read_bytes()
-        assert _post(base + "/mail", arf, {"Content-Type": "message/rfc822"}) == (200, {"published": 1})
+        assert _post(base + "/mail", arf, {"Content-Type": "message/rfc822"}) == (200, {"published": 1, "kind": "arf"})
         cluster.wait_idle()
     finally:
         stop(gateway)
@@ -65,7 +78,16 @@ def test_webhooks_posted_to_the_gateway_end_as_suppression_records(cluster):
 
     suppressions, cards = cluster.live_outputs()
     records = {(r["channel"], r["address"]): r for r in map(msgspec.json.decode, suppressions)}
-    assert records.keys() == {("email", "hard.bounce@example.com"), ("email", "gus@mailbox.example")}
+    assert records.keys() == {("email", "hard.bounce@example.com"), ("email", "gus@mailbox.example"),
+                              ("email", "unsub@example.com")}
+    assert records["email", "unsub@example.com"]["reasons"] == ["unsubscribed"]
+    letters = [(value, dict(headers)) for part in asyncio.run(read_topic(cluster.bootstrap, f"{cluster.prefix}.dead-letters")).values()
+               for _, value, headers in part]
+    from_gateway = [(value, h) for value, h in letters if h.get("source", b"").startswith(b"gateway")]
+    assert len(from_gateway) == 1
+    value, headers = from_gateway[0]
+    assert msgspec.json.decode(value)["email"] == "not-an-address"
+    assert b"$.address" in headers["reason"] and headers["source"] == b"gateway /webhooks/sendgrid"
     assert records["email", "hard.bounce@example.com"]["reasons"] == ["hard_bounce"]
     assert records["email", "hard.bounce@example.com"]["state"] == "blocked"
     assert records["email", "gus@mailbox.example"]["reasons"] == ["complaint"]
