@@ -4,6 +4,7 @@ running `bounceback gateway` end as suppression records; a resent webhook change
 from __future__ import annotations
 
 import sys
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -50,10 +51,14 @@ def test_webhooks_posted_to_the_gateway_end_as_suppression_records(cluster):
              "status": "5.7.1", "reason": "550 5.7.1 blocked using zen.spamhaus.org",
              "sg_event_id": "sg-2", "sg_message_id": "m-2.filter0001"},
         ])
-        headers = dict(sendgrid_headers(events), **{"Content-Type": "application/json"})
+        # signed now: the gateway runs on the real clock and refuses a stale timestamp
+        headers = dict(sendgrid_headers(events, timestamp=str(int(time.time()))), **{"Content-Type": "application/json"})
         assert _post(base + "/webhooks/sendgrid", events, headers) == (200, {"published": 2})
         # SendGrid resends: the same events again are applied once
         assert _post(base + "/webhooks/sendgrid", events, headers) == (200, {"published": 2})
+        # signed an hour ago (a captured request): refused, nothing published
+        stale = dict(sendgrid_headers(events, timestamp=str(int(time.time()) - 3600)), **{"Content-Type": "application/json"})
+        assert _post(base + "/webhooks/sendgrid", events, stale)[0] == 403
         # unsigned: refused, nothing published
         assert _post(base + "/webhooks/sendgrid", events, {"Content-Type": "application/json"})[0] == 401
         arf = (MAIL / "arf-abuse.eml").read_bytes()
