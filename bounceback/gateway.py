@@ -1,7 +1,8 @@
 """`bounceback gateway`: the HTTP service in front of the adapters (gateways/).
 
 Each request is handled in three steps: read the body (over the limit: 413), check its
-signature or credentials (401 without one, 403 with a wrong one), turn it into canonical
+signature or credentials (401 without one, 403 with a wrong or malformed one, a stale
+timestamp or a reused Mailgun token: gateways/webhook_auth.py), turn it into canonical
 events and normalise every address. A body that is not the provider's format at all is
 refused 400 and nothing is published. Otherwise the good events are published to the
 inbound topic, each to the partition that owns its address (the keying of `bounceback
@@ -20,20 +21,20 @@ GET /health, GET /metrics.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 from urllib.parse import parse_qsl
 
 import msgspec
-from aiohttp import ClientSession, ClientTimeout, web
+from aiohttp import ClientError, ClientSession, ClientTimeout, web
 
 from gateways import canonical, mail, mailgun, postmark, sendgrid, ses, sns, twilio
 from gateways.classify import Classifier
 from bounceback.gateway_metrics import GatewayMetrics
 from gateways.common import Batch, Refused, Rejected, bad
 from gateways.config import GatewayConfig
+from gateways.webhook_auth import SingleUseTokens, Window, same_secret
 from projections.intake import normalise_event
 from projections.normalize import AddressNormalizer
 from schemas.events import Event, InvalidEvent
@@ -41,6 +42,8 @@ from schemas.events import Event, InvalidEvent
 log = logging.getLogger("bounceback.gateway")
 
 Publish = Callable[[list[Event]], Awaitable[None]]
+Fetch = Callable[[str], Awaitable[int]]  # GET a URL, answer its HTTP status
+_RELEASES = web.RequestKey("releases", list)  # what to undo if the request is refused after all
 
 
 class KafkaPublisher:
@@ -90,18 +93,46 @@ def _bearer(request: web.Request, token: str | None) -> None:
     scheme, _, value = auth.partition(" ")
     if scheme.lower() != "bearer" or not value:
         raise Rejected(401, "`Authorization: Bearer <token>` is required")
-    if not hmac.compare_digest(value.strip().encode(), token.encode()):
+    if not same_secret(value.strip(), token):
         raise Rejected(403, "wrong bearer token")
+
+
+@web.middleware
+async def _release_when_refused(request: web.Request, handler) -> web.StreamResponse:
+    """A Mailgun token is claimed before the events are published; if the request ends
+    refused after all (400, 503), nothing was published, so the provider's retry with
+    the same token must pass: the claim is released."""
+    accepted = False
+    try:
+        response = await handler(request)
+        accepted = response.status < 300
+        return response
+    finally:
+        if not accepted:
+            for release in request.get(_RELEASES, ()):
+                release()
+
+
+async def _get_status(url: str) -> int:
+    async with ClientSession(timeout=ClientTimeout(total=10)) as session:
+        async with session.get(url) as response:
+            return response.status
 
 
 class Gateway:
     def __init__(self, config: GatewayConfig, publish: Publish, default_region: str = "SE",
-                 classifier: Classifier | None = None, clock: Callable[[], datetime] | None = None) -> None:
+                 classifier: Classifier | None = None, clock: Callable[[], datetime] | None = None,
+                 fetch: Fetch | None = None) -> None:
         self.config = config
         self.publish = publish
         self.normalise = AddressNormalizer(default_region)
         self.classifier = classifier or Classifier(override=config.rules)
         self.clock = clock or (lambda: datetime.now(timezone.utc))
+        self.fetch = fetch or _get_status
+        self.sns_window = Window(config.ses.window_seconds, "ses.window_seconds")
+        self.sendgrid_window = Window(config.sendgrid.window_seconds, "sendgrid.window_seconds")
+        self.mailgun_window = Window(config.mailgun.window_seconds, "mailgun.window_seconds")
+        self.mailgun_tokens = SingleUseTokens(config.mailgun.max_tokens, self.clock, "mailgun.max_tokens")
         self.trust = sns.TrustStore(config.ses.trust) if config.ses.trust else None
         self.sendgrid_key = sendgrid.load_key(config.sendgrid.public_key) if config.sendgrid.public_key else None
         self.confirmations: list[str] = []  # SubscribeURLs seen, newest last (shown in the log too)
@@ -116,7 +147,7 @@ class Gateway:
         return [route for route, secret in checks.items() if not secret]
 
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=self.config.max_body_bytes)
+        app = web.Application(client_max_size=self.config.max_body_bytes, middlewares=[_release_when_refused])
         handlers = {"/webhooks/ses": self._ses, "/webhooks/sendgrid": self._sendgrid,
                     "/webhooks/mailgun": self._mailgun, "/webhooks/postmark": self._postmark,
                     "/webhooks/twilio": self._twilio, "/events": self._canonical, "/mail": self._mail}
@@ -145,19 +176,20 @@ class Gateway:
                 log.info("%s %s: %s %s", request.method, request.path, exc.status, exc.reason)
                 self.metrics.refused.labels(route=request.path, status=str(exc.status)).inc()
                 return _json({"error": exc.reason}, exc.status)
-            except Exception as exc:  # an input no adapter foresaw: still the input's fault, never a 500
+            except Exception:  # an input no adapter foresaw: still the input's fault, never a 500
+                # the exception's text stays in the log: it may quote secrets or internals
                 log.exception("%s %s: could not interpret the request", request.method, request.path)
                 self.metrics.refused.labels(route=request.path, status="400").inc()
-                return _json({"error": f"could not interpret the request: {type(exc).__name__}: {exc}"}, 400)
+                return _json({"error": "could not interpret the request (the gateway's log has the details)"}, 400)
             if events or dead:
                 try:
                     if dead:
                         await self.publish(events, dead_letters=dead, source=f"gateway {request.path}")
                     else:
                         await self.publish(events)
-                except Exception as exc:
+                except Exception:
                     log.exception("publishing %d events failed", len(events))
-                    return _json({"error": f"could not publish to the broker, retry later: {exc}"}, 503)
+                    return _json({"error": "could not publish to the broker, retry later"}, 503)
             self.metrics.published.labels(route=request.path).inc(len(events))
             answer = {"published": len(events), **batch.answer}
             if dead:
@@ -205,7 +237,7 @@ class Gateway:
             return ses.events(body, self.classifier)
         env = sns.parse(body)
         if self.trust is not None:
-            sns.verify(env, self.trust, self.clock())
+            sns.verify(env, self.trust, self.clock(), self.sns_window)
         allowed = self.config.ses.topic_arns
         if allowed and env.TopicArn not in allowed:
             raise Rejected(403, f"TopicArn {env.TopicArn!r} is not one of the configured topic_arns")
@@ -222,29 +254,30 @@ class Gateway:
         verified = self.trust is not None
         if self.config.ses.confirm_subscriptions and verified and sns.confirmable(url):
             try:
-                async with ClientSession(timeout=ClientTimeout(total=10)) as session:
-                    async with session.get(url) as response:
-                        if response.status != 200:
-                            raise Rejected(502, f"SNS answered {response.status} to the SubscribeURL")
-            except OSError as exc:
-                raise Rejected(502, f"could not reach the SubscribeURL: {exc}") from None
+                status = await self.fetch(url)
+            except (OSError, ClientError, asyncio.TimeoutError) as exc:
+                raise Rejected(502, f"could not reach the SubscribeURL: {type(exc).__name__}") from None
+            if status != 200:
+                raise Rejected(502, f"SNS answered {status} to the SubscribeURL")
             log.info("SNS subscription to %s confirmed", env.TopicArn)
             return _json({"published": 0, "subscription": "confirmed"})
         why = ("confirm_subscriptions is off" if not self.config.ses.confirm_subscriptions
                else "the message is not verified (no ses.trust)" if not verified
-               else "the SubscribeURL is not https://sns.*.amazonaws.com")
+               else "the SubscribeURL is not https://sns.<region>.amazonaws.com on port 443")
         log.warning("SNS subscription to %s not confirmed (%s): visit %s to confirm it", env.TopicArn, why, url)
         return _json({"published": 0, "subscription": "logged", "why": why})
 
     async def _sendgrid(self, request: web.Request, body: bytes):
         if self.sendgrid_key is not None:
-            sendgrid.verify(body, request.headers, self.sendgrid_key)
+            sendgrid.verify(body, request.headers, self.sendgrid_key, self.clock(), self.sendgrid_window)
         return sendgrid.events(body, self.classifier)
 
     async def _mailgun(self, request: web.Request, body: bytes):
         hook = mailgun.parse(body)
         if self.config.mailgun.signing_key:
-            mailgun.verify(hook, self.config.mailgun.signing_key)
+            token, signed_at = mailgun.verify(hook, self.config.mailgun.signing_key, self.clock(), self.mailgun_window)
+            release = self.mailgun_tokens.claim(token, self.mailgun_window.closes(signed_at))
+            request.setdefault(_RELEASES, []).append(release)
         return mailgun.events(hook, self.classifier)
 
     async def _postmark(self, request: web.Request, body: bytes):

@@ -6,8 +6,11 @@ requests (the gateway logs a warning for each such endpoint at start)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import msgspec
+
+Seconds = Annotated[int, msgspec.Meta(ge=1)]
 
 
 class _Section(msgspec.Struct, forbid_unknown_fields=True):
@@ -18,14 +21,18 @@ class SesConfig(_Section):
     trust: str | None = None             # PEM file or directory of the trusted SNS signing certificates
     topic_arns: list[str] = []           # if set, only these topics are accepted
     confirm_subscriptions: bool = False  # fetch a verified SubscribeURL on an sns.*.amazonaws.com host
+    window_seconds: Seconds = 3600       # a signed Timestamp further from the gateway's clock is refused (SNS retries for up to an hour)
 
 
 class SendGridConfig(_Section):
     public_key: str | None = None        # the Signed Event Webhook verification key (base64 DER or PEM)
+    window_seconds: Seconds = 300        # a signed timestamp further from the gateway's clock is refused
 
 
 class MailgunConfig(_Section):
     signing_key: str | None = None       # the HTTP webhook signing key
+    window_seconds: Seconds = 300        # a signed timestamp further from the gateway's clock is refused
+    max_tokens: Annotated[int, msgspec.Meta(ge=1)] = 250_000  # tokens remembered within the window, per gateway process
 
 
 class PostmarkConfig(_Section):

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hmac
 from typing import Any
 
 import msgspec
 
 from gateways.classify import Classifier
 from gateways.common import Rejected, bad, decode_json, delivery, from_iso, unsubscribe, verdict_event
+from gateways.webhook_auth import same_secret
 from schemas.events import Event, Resubscribe
 
 
@@ -56,7 +56,7 @@ def verify(headers, username: str | None, password: str | None, header: tuple[st
             user, _, pw = base64.b64decode(value, validate=True).decode("utf-8").partition(":")
         except (binascii.Error, ValueError):
             raise Rejected(401, "Authorization: not valid Basic credentials") from None
-        ok = hmac.compare_digest(user.encode(), username.encode()) & hmac.compare_digest(pw.encode(), (password or "").encode())
+        ok = same_secret(user, username) & same_secret(pw, password or "")
         if not ok:
             raise Rejected(403, "wrong Basic credentials")
     if header is not None:
@@ -64,7 +64,7 @@ def verify(headers, username: str | None, password: str | None, header: tuple[st
         got = headers.get(name)
         if got is None:
             raise Rejected(401, f"the header {name} is required")
-        if not hmac.compare_digest(got.encode(), expected.encode()):
+        if not same_secret(got, expected):
             raise Rejected(403, f"wrong value of the header {name}")
 
 

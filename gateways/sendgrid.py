@@ -3,7 +3,8 @@
 Signed Event Webhook: SendGrid signs `X-Twilio-Email-Event-Webhook-Timestamp` followed
 by the raw body with ECDSA P-256 / SHA-256; the base64 DER signature is in
 `X-Twilio-Email-Event-Webhook-Signature`; the verification key is the base64 DER public
-key shown in the mail settings (a PEM key is accepted too).
+key shown in the mail settings (a PEM key is accepted too). The signed timestamp must be
+within the window of the gateway's clock (webhook_auth.py).
 
 Covers: processed (sent), deferred, delivered, open (opened), bounce with type
 bounce/blocked and bounce_classification, dropped (by reason), spamreport (complained),
@@ -17,6 +18,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -26,6 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from gateways.classify import Classifier, enhanced_code, smtp_code
 from gateways.common import Batch, Refused, Rejected, bad, decode_json, delivery, from_unix, unsubscribe, verdict_event
+from gateways.webhook_auth import Window, credential_bytes, unix_seconds
 from schemas.events import Event
 
 SIGNATURE = "X-Twilio-Email-Event-Webhook-Signature"
@@ -64,15 +67,16 @@ def load_key(text: str) -> ec.EllipticCurvePublicKey:
     return key
 
 
-def verify(body: bytes, headers, key: ec.EllipticCurvePublicKey) -> None:
+def verify(body: bytes, headers, key: ec.EllipticCurvePublicKey, now: datetime, window: Window) -> None:
     signature, timestamp = headers.get(SIGNATURE), headers.get(TIMESTAMP)
     if not signature or not timestamp:
         raise Rejected(401, f"unsigned: {SIGNATURE} and {TIMESTAMP} are required")
     try:
-        raw = base64.b64decode(signature, validate=True)
-        key.verify(raw, timestamp.encode() + body, ec.ECDSA(hashes.SHA256()))
+        raw = base64.b64decode(credential_bytes(signature), validate=True)
+        key.verify(raw, credential_bytes(timestamp) + body, ec.ECDSA(hashes.SHA256()))
     except (binascii.Error, ValueError, InvalidSignature):
         raise Rejected(403, f"{SIGNATURE} does not verify with the configured key") from None
+    window.check(unix_seconds(timestamp, TIMESTAMP), now, TIMESTAMP)
 
 
 def _message_id(e: SGEvent, i: int) -> str:

@@ -4,7 +4,8 @@ ErrorCode (for undelivered/failed) and more.
 Signature (Twilio "Webhook security"): HMAC-SHA1, keyed with the auth token, of the full
 URL Twilio called followed by every POST parameter, sorted by name, as name+value; base64
 in `X-Twilio-Signature`. Behind a proxy the URL Twilio called is not the one the gateway
-sees: configure it (`twilio.url`).
+sees: configure it (`twilio.url`). As Twilio's SDKs do, a signature over the URL with its
+port removed, or with the scheme's default port (:443, :80) added, is accepted too.
 
 Covers: MessageStatus queued/accepted/scheduled/sending (ignored: nothing happened yet),
 sent, delivered, undelivered and failed with ErrorCode (30003, 30005, 30006, 30007,
@@ -27,9 +28,11 @@ import base64
 import hashlib
 import hmac
 from datetime import datetime, timedelta, timezone
+from urllib.parse import urlsplit, urlunsplit
 
 from gateways.classify import Classifier
 from gateways.common import Rejected, bad, delivery, verdict_event
+from gateways.webhook_auth import same_secret
 from schemas.events import Event
 
 SIGNATURE = "X-Twilio-Signature"
@@ -43,11 +46,26 @@ def signature(url: str, params: list[tuple[str, str]], auth_token: str) -> str:
     return base64.b64encode(hmac.new(auth_token.encode(), data.encode("utf-8"), hashlib.sha1).digest()).decode()
 
 
+def signed_urls(url: str) -> list[str]:
+    """The URL and its other form Twilio may have signed: without its port if it has one,
+    else with the scheme's default port (Twilio's SDKs, RequestValidator.validate)."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        return [url]
+    if port is not None:
+        netloc = parts.netloc[: parts.netloc.rindex(":")]
+    else:
+        netloc = f"{parts.netloc}:{443 if parts.scheme == 'https' else 80}"
+    return [url, urlunsplit(parts._replace(netloc=netloc))]
+
+
 def verify(url: str, params: list[tuple[str, str]], headers, auth_token: str) -> None:
     got = headers.get(SIGNATURE)
     if not got:
         raise Rejected(401, f"unsigned: {SIGNATURE} is required")
-    if not hmac.compare_digest(got.encode(), signature(url, params, auth_token).encode()):
+    if not any([same_secret(got, signature(form, params, auth_token)) for form in signed_urls(url)]):
         raise Rejected(403, f"{SIGNATURE} does not verify for {url} with the configured auth token")
 
 

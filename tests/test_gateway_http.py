@@ -108,7 +108,7 @@ def test_sns_subscription_confirmation_never_fetches_an_address_outside_aws(tmp_
     env_bad["Signature"] = base64.b64encode(_rc()[0].sign(data, padding.PKCS1v15(), hashes.SHA256())).decode()
     status, body = request(gw.app, "POST", "/webhooks/ses", data=J(env_bad))
     assert (status, body["subscription"]) == (200, "logged")
-    assert "sns.*.amazonaws.com" in body["why"]
+    assert "sns.<region>.amazonaws.com" in body["why"]
 
 
 def test_ses_without_trust_accepts_unverified(tmp_path):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -54,10 +55,14 @@ def test_webhooks_posted_to_the_gateway_end_as_suppression_records(cluster):
              "status": "5.7.1", "reason": "550 5.7.1 blocked using zen.spamhaus.org",
              "sg_event_id": "sg-2", "sg_message_id": "m-2.filter0001"},
         ])
-        headers = dict(sendgrid_headers(events), **{"Content-Type": "application/json"})
+        # signed now: the gateway runs on the real clock and refuses a stale timestamp
+        headers = dict(sendgrid_headers(events, timestamp=str(int(time.time()))), **{"Content-Type": "application/json"})
         assert _post(base + "/webhooks/sendgrid", events, headers) == (200, {"published": 2})
         # SendGrid resends: the same events again are applied once
         assert _post(base + "/webhooks/sendgrid", events, headers) == (200, {"published": 2})
+        # signed an hour ago (a captured request): refused, nothing published
+        stale = dict(sendgrid_headers(events, timestamp=str(int(time.time()) - 3600)), **{"Content-Type": "application/json"})
+        assert _post(base + "/webhooks/sendgrid", events, stale)[0] == 403
         # unsigned: refused, nothing published
         assert _post(base + "/webhooks/sendgrid", events, {"Content-Type": "application/json"})[0] == 401
         # one event of a batch has no usable address: dead-lettered, the other applied, answered 200
@@ -67,7 +72,8 @@ def test_webhooks_posted_to_the_gateway_end_as_suppression_records(cluster):
             {"email": "Unsub@Example.com", "timestamp": 1772359200, "event": "unsubscribe", "sg_event_id": "sg-4"},
         ])
         status, answer = _post(base + "/webhooks/sendgrid", mixed,
-                               dict(sendgrid_headers(mixed), **{"Content-Type": "application/json"}))
+                               dict(sendgrid_headers(mixed, timestamp=str(int(time.time()))),
+                                    **{"Content-Type": "application/json"}))
         assert (status, answer["published"], answer["dead_lettered"]) == (200, 1, 1)
         arf = (MAIL / "arf-abuse.eml").read_bytes()
         assert _post(base + "/mail", arf, {"Content-Type": "message/rfc822"}) == (200, {"published": 1, "kind": "arf"})
