@@ -11,13 +11,14 @@ applied once.
 
 Routes: POST /webhooks/ses, /webhooks/sendgrid, /webhooks/mailgun, /webhooks/postmark,
 /webhooks/twilio, /events (the contract itself), /mail (one RFC 822 bounce mail);
-GET /health.
+the SMS routes of gateway_sms.py (/sms/receipts, /webhooks/sinch, /webhooks/vonage,
+/webhooks/infobip), whose batches are answered by gateway_batches.py: the reports that
+were read are published, each other one is dead-lettered; GET /health.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
@@ -26,7 +27,10 @@ from urllib.parse import parse_qsl
 import msgspec
 from aiohttp import ClientSession, ClientTimeout, web
 
-from gateways import canonical, mail, mailgun, postmark, sendgrid, ses, sns, twilio
+from bounceback import gateway_batches
+from bounceback.gateway_sms import SmsRoutes
+from gateways import canonical, credentials, mail, mailgun, postmark, sendgrid, ses, sns, twilio
+from gateways.batch import Batch
 from gateways.classify import Classifier
 from gateways.common import Rejected, bad
 from gateways.config import GatewayConfig
@@ -42,8 +46,9 @@ Publish = Callable[[list[Event]], Awaitable[None]]
 class KafkaPublisher:
     """One long-lived producer; events go where `bounceback publish` would put them."""
 
-    def __init__(self, bootstrap: str, topic: str, partitions: int) -> None:
+    def __init__(self, bootstrap: str, topic: str, partitions: int, dead_letter_topic: str | None = None) -> None:
         self.bootstrap, self.topic, self.partitions = bootstrap, topic, partitions
+        self.dead_letter_topic = dead_letter_topic
         self.producer = None
 
     async def start(self) -> None:
@@ -68,27 +73,31 @@ class KafkaPublisher:
                 pending.append(await self.producer.send(self.topic, value=value, partition=p))
         await asyncio.gather(*pending)
 
+    async def dead_letter(self, letters: list[gateway_batches.Letter]) -> None:
+        if self.dead_letter_topic is None:
+            raise RuntimeError("no dead-letter topic configured")
+        pending = [await self.producer.send(self.dead_letter_topic, value=letter.raw, key=b"gateway",
+                                            headers=[("reason", letter.reason.encode()),
+                                                     ("source", letter.source.encode())])
+                   for letter in letters]
+        await asyncio.gather(*pending)
+
 
 def _json(obj, status: int = 200) -> web.Response:
     return web.Response(body=msgspec.json.encode(obj), status=status, content_type="application/json")
 
 
 def _bearer(request: web.Request, token: str | None) -> None:
-    if token is None:
-        return
-    auth = request.headers.get("Authorization", "")
-    scheme, _, value = auth.partition(" ")
-    if scheme.lower() != "bearer" or not value:
-        raise Rejected(401, "`Authorization: Bearer <token>` is required")
-    if not hmac.compare_digest(value.strip().encode(), token.encode()):
-        raise Rejected(403, "wrong bearer token")
+    credentials.bearer(request.headers, token)
 
 
-class Gateway:
+class Gateway(SmsRoutes):
     def __init__(self, config: GatewayConfig, publish: Publish, default_region: str = "SE",
-                 classifier: Classifier | None = None, clock: Callable[[], datetime] | None = None) -> None:
+                 classifier: Classifier | None = None, clock: Callable[[], datetime] | None = None,
+                 dead_letter: gateway_batches.DeadLetter | None = None) -> None:
         self.config = config
         self.publish = publish
+        self.dead_letter = dead_letter or getattr(publish, "dead_letter", None)
         self.normalise = AddressNormalizer(default_region)
         self.classifier = classifier or Classifier(override=config.rules)
         self.clock = clock or (lambda: datetime.now(timezone.utc))
@@ -102,6 +111,7 @@ class Gateway:
                   "/webhooks/mailgun": c.mailgun.signing_key,
                   "/webhooks/postmark": c.postmark.username or c.postmark.header_name,
                   "/webhooks/twilio": c.twilio.auth_token, "/events": c.canonical.token, "/mail": c.mail.token}
+        checks.update({route: secret for route, (_, secret) in self.sms_routes().items()})
         return [route for route, secret in checks.items() if not secret]
 
     def app(self) -> web.Application:
@@ -109,6 +119,7 @@ class Gateway:
         handlers = {"/webhooks/ses": self._ses, "/webhooks/sendgrid": self._sendgrid,
                     "/webhooks/mailgun": self._mailgun, "/webhooks/postmark": self._postmark,
                     "/webhooks/twilio": self._twilio, "/events": self._canonical, "/mail": self._mail}
+        handlers.update({route: handler for route, (handler, _) in self.sms_routes().items()})
         for path, handler in handlers.items():
             app.router.add_post(path, self._handle(handler))
         app.router.add_get("/health", self._health)
@@ -127,6 +138,9 @@ class Gateway:
                 result = await adapter(request, body)
                 if isinstance(result, web.Response):
                     return result
+                if isinstance(result, Batch):
+                    return await gateway_batches.answer(request.path, result, self._normalise_one, self.publish,
+                                                        self.dead_letter)
                 events = self._normalised(result)
             except Rejected as exc:
                 log.info("%s %s: %s %s", request.method, request.path, exc.status, exc.reason)
@@ -146,6 +160,9 @@ class Gateway:
 
     async def _health(self, request: web.Request) -> web.Response:
         return _json({"ok": True})
+
+    def _normalise_one(self, event: Event) -> Event:
+        return normalise_event(event, self.normalise)
 
     def _normalised(self, events: list[Event]) -> list[Event]:
         out = []

@@ -98,12 +98,18 @@ class Collected:
 
     def __init__(self, fail: bool = False) -> None:
         self.batches: list[list] = []
+        self.letters: list = []  # dead letters: gateway_batches.Letter (raw, reason, source)
         self.fail = fail
 
     async def __call__(self, events) -> None:
         if self.fail:
             raise ConnectionError("broker unreachable")
         self.batches.append(list(events))
+
+    async def dead_letter(self, letters) -> None:
+        if self.fail:
+            raise ConnectionError("broker unreachable")
+        self.letters += letters
 
     @property
     def events(self) -> list[dict]:
