@@ -3,45 +3,23 @@ running `bounceback gateway` end as suppression records; a resent webhook change
 
 from __future__ import annotations
 
-import sys
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import msgspec
 import pytest
 
-from streams.processes import free_port, start_listening, stop
 from tests.gateway_helpers import ec_public_b64, sendgrid_headers
-from tests.integration.cluster import ROOT
+from tests.integration.cluster import post
 
 pytestmark = pytest.mark.integration
 
 MAIL = Path(__file__).resolve().parents[1] / "mail"
 
 
-def _post(url: str, body: bytes, headers: dict) -> tuple[int, dict]:
-    req = urllib.request.Request(url, data=body, headers=headers, method="POST")
-    try:
-        with urllib.request.urlopen(req, timeout=30) as response:
-            return response.status, msgspec.json.decode(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, msgspec.json.decode(exc.read())
-
-
 def test_webhooks_posted_to_the_gateway_end_as_suppression_records(cluster):
-    config = cluster.workdir / "gateway.toml"
-    config.write_text(f'[sendgrid]\npublic_key = "{ec_public_b64()}"\n')
-    port = free_port()
-    log = open(cluster.workdir / "gateway.log", "ab")
-    gateway = start_listening(
-        [sys.executable, "-m", "bounceback.cli", "gateway", "--config", str(config), "--port", str(port),
-         "--broker", cluster.bootstrap, "--partitions", str(cluster.partitions), "--topic-prefix", cluster.prefix],
-        port, 60, "gateway", log)
-    try:
+    with cluster.gateway(f'[sendgrid]\npublic_key = "{ec_public_b64()}"\n') as base:
         cluster.worker("w1")
         cluster.wait_ready()
-        base = f"http://127.0.0.1:{port}"
         events = msgspec.json.encode([
             {"email": "Hard.Bounce@Example.com", "timestamp": 1772359200, "event": "bounce", "type": "bounce",
              "status": "5.1.1", "reason": "550 5.1.1 The email account that you tried to reach does not exist",
@@ -51,17 +29,14 @@ def test_webhooks_posted_to_the_gateway_end_as_suppression_records(cluster):
              "sg_event_id": "sg-2", "sg_message_id": "m-2.filter0001"},
         ])
         headers = dict(sendgrid_headers(events), **{"Content-Type": "application/json"})
-        assert _post(base + "/webhooks/sendgrid", events, headers) == (200, {"published": 2})
+        assert post(base + "/webhooks/sendgrid", events, headers) == (200, {"published": 2})
         # SendGrid resends: the same events again are applied once
-        assert _post(base + "/webhooks/sendgrid", events, headers) == (200, {"published": 2})
+        assert post(base + "/webhooks/sendgrid", events, headers) == (200, {"published": 2})
         # unsigned: refused, nothing published
-        assert _post(base + "/webhooks/sendgrid", events, {"Content-Type": "application/json"})[0] == 401
+        assert post(base + "/webhooks/sendgrid", events, {"Content-Type": "application/json"})[0] == 401
         arf = (MAIL / "arf-abuse.eml").read_bytes()
-        assert _post(base + "/mail", arf, {"Content-Type": "message/rfc822"}) == (200, {"published": 1})
+        assert post(base + "/mail", arf, {"Content-Type": "message/rfc822"}) == (200, {"published": 1})
         cluster.wait_idle()
-    finally:
-        stop(gateway)
-        log.close()
 
     suppressions, cards = cluster.live_outputs()
     records = {(r["channel"], r["address"]): r for r in map(msgspec.json.decode, suppressions)}
