@@ -15,7 +15,9 @@ applied once.
 
 Routes: POST /webhooks/ses, /webhooks/sendgrid, /webhooks/mailgun, /webhooks/postmark,
 /webhooks/twilio, /events (the contract itself), /mail (one RFC 822 bounce mail);
-GET /health, GET /metrics.
+the SMS routes of gateway_sms.py (/sms/receipts, /webhooks/sinch, /webhooks/vonage,
+/webhooks/infobip), whose batches are answered by gateway_batches.py: the reports that
+were read are published, each other one is dead-lettered; GET /health, GET /metrics.
 """
 
 from __future__ import annotations
@@ -29,12 +31,15 @@ from urllib.parse import parse_qsl
 import msgspec
 from aiohttp import ClientError, ClientSession, ClientTimeout, web
 
-from gateways import canonical, mail, mailgun, postmark, sendgrid, ses, sns, twilio
+from bounceback import gateway_batches
+from bounceback.gateway_sms import SmsRoutes
+from gateways import canonical, credentials, mail, mailgun, postmark, sendgrid, ses, sns, twilio
+from gateways.batch import Batch as ReportBatch
 from gateways.classify import Classifier
 from bounceback.gateway_metrics import GatewayMetrics
 from gateways.common import Batch, Refused, Rejected, bad
 from gateways.config import GatewayConfig
-from gateways.webhook_auth import SingleUseTokens, Window, same_secret
+from gateways.webhook_auth import SingleUseTokens, Window
 from projections.intake import normalise_event
 from projections.normalize import AddressNormalizer
 from schemas.events import Event, InvalidEvent
@@ -81,20 +86,22 @@ class KafkaPublisher:
                                                     headers=headers))
         await asyncio.gather(*pending)
 
+    async def dead_letter(self, letters: list[gateway_batches.Letter]) -> None:
+        if self.dead_letter_topic is None:
+            raise RuntimeError("no dead-letter topic configured")
+        pending = [await self.producer.send(self.dead_letter_topic, value=letter.raw, key=b"gateway",
+                                            headers=[("reason", letter.reason.encode()),
+                                                     ("source", letter.source.encode())])
+                   for letter in letters]
+        await asyncio.gather(*pending)
+
 
 def _json(obj, status: int = 200) -> web.Response:
     return web.Response(body=msgspec.json.encode(obj), status=status, content_type="application/json")
 
 
 def _bearer(request: web.Request, token: str | None) -> None:
-    if token is None:
-        return
-    auth = request.headers.get("Authorization", "")
-    scheme, _, value = auth.partition(" ")
-    if scheme.lower() != "bearer" or not value:
-        raise Rejected(401, "`Authorization: Bearer <token>` is required")
-    if not same_secret(value.strip(), token):
-        raise Rejected(403, "wrong bearer token")
+    credentials.bearer(request.headers, token)
 
 
 @web.middleware
@@ -119,12 +126,13 @@ async def _get_status(url: str) -> int:
             return response.status
 
 
-class Gateway:
+class Gateway(SmsRoutes):
     def __init__(self, config: GatewayConfig, publish: Publish, default_region: str = "SE",
                  classifier: Classifier | None = None, clock: Callable[[], datetime] | None = None,
-                 fetch: Fetch | None = None) -> None:
+                 fetch: Fetch | None = None, dead_letter: gateway_batches.DeadLetter | None = None) -> None:
         self.config = config
         self.publish = publish
+        self.dead_letter = dead_letter or getattr(publish, "dead_letter", None)
         self.normalise = AddressNormalizer(default_region)
         self.classifier = classifier or Classifier(override=config.rules)
         self.clock = clock or (lambda: datetime.now(timezone.utc))
@@ -144,6 +152,7 @@ class Gateway:
                   "/webhooks/mailgun": c.mailgun.signing_key,
                   "/webhooks/postmark": c.postmark.username or c.postmark.header_name,
                   "/webhooks/twilio": c.twilio.auth_token, "/events": c.canonical.token, "/mail": c.mail.token}
+        checks.update({route: secret for route, (_, secret) in self.sms_routes().items()})
         return [route for route, secret in checks.items() if not secret]
 
     def app(self) -> web.Application:
@@ -151,6 +160,7 @@ class Gateway:
         handlers = {"/webhooks/ses": self._ses, "/webhooks/sendgrid": self._sendgrid,
                     "/webhooks/mailgun": self._mailgun, "/webhooks/postmark": self._postmark,
                     "/webhooks/twilio": self._twilio, "/events": self._canonical, "/mail": self._mail}
+        handlers.update({route: handler for route, (handler, _) in self.sms_routes().items()})
         for path, handler in handlers.items():
             app.router.add_post(path, self._handle(handler))
         app.router.add_get("/health", self._health)
@@ -170,6 +180,9 @@ class Gateway:
                 result = await adapter(request, body)
                 if isinstance(result, web.Response):
                     return result
+                if isinstance(result, ReportBatch):
+                    return await gateway_batches.answer(request.path, result, self._normalise_one, self.publish,
+                                                        self.dead_letter)
                 batch = result if isinstance(result, Batch) else Batch(list(result))
                 events, dead = self._normalised(batch, body)
             except Rejected as exc:
@@ -208,6 +221,9 @@ class Gateway:
     async def _metrics(self, request: web.Request) -> web.Response:
         body, content_type = self.metrics.exposition()
         return web.Response(body=body, headers={"Content-Type": content_type})
+
+    def _normalise_one(self, event: Event) -> Event:
+        return normalise_event(event, self.normalise)
 
     def _normalised(self, batch: Batch, body: bytes) -> tuple[list[Event], list[Refused]]:
         """The events whose address normalises, and a dead letter for each other event and

@@ -15,15 +15,13 @@ Event ids: `postmark:<ID>` for bounces and complaints; `postmark:<MessageID>:<re
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Any
 
 import msgspec
 
+from gateways import credentials
 from gateways.classify import Classifier
-from gateways.common import Rejected, bad, decode_json, delivery, from_iso, unsubscribe, verdict_event
-from gateways.webhook_auth import same_secret
+from gateways.common import bad, decode_json, delivery, from_iso, unsubscribe, verdict_event
 from schemas.events import Event, Resubscribe
 
 
@@ -47,25 +45,7 @@ class Record(msgspec.Struct):
 
 
 def verify(headers, username: str | None, password: str | None, header: tuple[str, str] | None) -> None:
-    if username is not None:
-        auth = headers.get("Authorization", "")
-        scheme, _, value = auth.partition(" ")
-        if scheme.lower() != "basic" or not value:
-            raise Rejected(401, "HTTP Basic credentials are required (put them in the Postmark webhook URL)")
-        try:
-            user, _, pw = base64.b64decode(value, validate=True).decode("utf-8").partition(":")
-        except (binascii.Error, ValueError):
-            raise Rejected(401, "Authorization: not valid Basic credentials") from None
-        ok = same_secret(user, username) & same_secret(pw, password or "")
-        if not ok:
-            raise Rejected(403, "wrong Basic credentials")
-    if header is not None:
-        name, expected = header
-        got = headers.get(name)
-        if got is None:
-            raise Rejected(401, f"the header {name} is required")
-        if not same_secret(got, expected):
-            raise Rejected(403, f"wrong value of the header {name}")
+    credentials.check(headers, username, password, header, where="the Postmark webhook URL")
 
 
 def _need(value, field: str):

@@ -30,6 +30,7 @@ import hmac
 from datetime import datetime, timedelta, timezone
 from urllib.parse import urlsplit, urlunsplit
 
+from gateways.carrier import classify_code
 from gateways.classify import Classifier
 from gateways.common import Rejected, bad, delivery, verdict_event
 from gateways.webhook_auth import same_secret
@@ -99,10 +100,6 @@ def events(params: list[tuple[str, str]], classifier: Classifier, received_at: d
     if status in ("delivered", "read"):
         return [delivery(eid, at, "sms", to, sid, "delivered")]
     if status in ("undelivered", "failed"):
-        code = (form.get("ErrorCode") or "").strip()
-        # the rules' texts are SMTP diagnostics: a Twilio verdict comes from its error code alone
-        verdict = classifier.classify("twilio", (code,) if code else (), default="undelivered")
-        if verdict.status in ("deferred", "complained"):  # not SMS statuses: a rule written for email
-            verdict = type(verdict)("undelivered", verdict.code, verdict.reason, verdict.rule)
+        verdict = classify_code(classifier, [("twilio", form.get("ErrorCode"))])
         return verdict_event(verdict, eid, at, "sms", to, sid)
     raise bad(f"Twilio callback: unknown MessageStatus {status!r}")
