@@ -13,40 +13,42 @@ for days over one bad event. A broker failure answers 503 so the provider retrie
 event ids are derived from the provider's own ids, so what a retry publishes twice is
 applied once.
 
+Every adapter gives a gateways/batch.Batch (a list of events becomes one report per
+event); gateway_batches.py publishes, dead-letters and answers it, the same way for every
+route.
+
 Routes: POST /webhooks/ses, /webhooks/sendgrid, /webhooks/mailgun, /webhooks/postmark,
-/webhooks/twilio, /events (the contract itself), /mail (one RFC 822 bounce mail);
-the SMS routes of gateway_sms.py (/sms/receipts, /webhooks/sinch, /webhooks/vonage,
-/webhooks/infobip), whose batches are answered by gateway_batches.py: the reports that
-were read are published, each other one is dead-lettered; GET /health, GET /metrics.
+/webhooks/twilio, /events (the contract itself), /mail (one RFC 822 bounce mail); the
+SMS routes of gateway_sms.py (/sms/receipts, /webhooks/sinch, /webhooks/vonage,
+/webhooks/infobip); GET /health, GET /metrics.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timezone
 from urllib.parse import parse_qsl
 
 import msgspec
 from aiohttp import ClientError, ClientSession, ClientTimeout, web
 
-from bounceback import gateway_batches
+from bounceback.gateway_batches import Letter, Publish, deliver
+from bounceback.gateway_metrics import GatewayMetrics
 from bounceback.gateway_sms import SmsRoutes
 from gateways import canonical, credentials, mail, mailgun, postmark, sendgrid, ses, sns, twilio
-from gateways.batch import Batch as ReportBatch
+from gateways.batch import Batch
 from gateways.classify import Classifier
-from bounceback.gateway_metrics import GatewayMetrics
-from gateways.common import Batch, Refused, Rejected, bad
+from gateways.common import Rejected, bad
 from gateways.config import GatewayConfig
 from gateways.webhook_auth import SingleUseTokens, Window
 from projections.intake import normalise_event
 from projections.normalize import AddressNormalizer
-from schemas.events import Event, InvalidEvent
+from schemas.events import Event
 
 log = logging.getLogger("bounceback.gateway")
 
-Publish = Callable[[list[Event]], Awaitable[None]]
 Fetch = Callable[[str], Awaitable[int]]  # GET a URL, answer its HTTP status
 _RELEASES = web.RequestKey("releases", list)  # what to undo if the request is refused after all
 
@@ -55,7 +57,7 @@ class KafkaPublisher:
     """One long-lived producer; events go where `bounceback publish` would put them, dead
     letters to the dead-letter topic."""
 
-    def __init__(self, bootstrap: str, topic: str, partitions: int, dead_letter_topic: str | None = None) -> None:
+    def __init__(self, bootstrap: str, topic: str, partitions: int, dead_letter_topic: str) -> None:
         self.bootstrap, self.topic, self.partitions = bootstrap, topic, partitions
         self.dead_letter_topic = dead_letter_topic
         self.producer = None
@@ -71,7 +73,9 @@ class KafkaPublisher:
         if self.producer is not None:
             await self.producer.stop()
 
-    async def __call__(self, events: list[Event], dead_letters: list[Refused] = (), source: str = "gateway") -> None:
+    async def __call__(self, events: list[Event], letters: Sequence[Letter] = ()) -> None:
+        """Events first, then dead letters, so a report is never dead-lettered while the
+        events of its batch are lost."""
         from bounceback.kafka_io import route
         from schemas.events import encode_event
 
@@ -80,16 +84,8 @@ class KafkaPublisher:
             value = encode_event(event)
             for p in route(event, self.partitions):
                 pending.append(await self.producer.send(self.topic, value=value, partition=p))
-        for letter in dead_letters:
-            headers = [("reason", f"{letter.where}: {letter.reason}".encode()), ("source", source.encode())]
-            pending.append(await self.producer.send(self.dead_letter_topic, key=letter.key, value=letter.raw,
-                                                    headers=headers))
         await asyncio.gather(*pending)
-
-    async def dead_letter(self, letters: list[gateway_batches.Letter]) -> None:
-        if self.dead_letter_topic is None:
-            raise RuntimeError("no dead-letter topic configured")
-        pending = [await self.producer.send(self.dead_letter_topic, value=letter.raw, key=b"gateway",
+        pending = [await self.producer.send(self.dead_letter_topic, value=letter.raw,
                                             headers=[("reason", letter.reason.encode()),
                                                      ("source", letter.source.encode())])
                    for letter in letters]
@@ -129,10 +125,9 @@ async def _get_status(url: str) -> int:
 class Gateway(SmsRoutes):
     def __init__(self, config: GatewayConfig, publish: Publish, default_region: str = "SE",
                  classifier: Classifier | None = None, clock: Callable[[], datetime] | None = None,
-                 fetch: Fetch | None = None, dead_letter: gateway_batches.DeadLetter | None = None) -> None:
+                 fetch: Fetch | None = None) -> None:
         self.config = config
         self.publish = publish
-        self.dead_letter = dead_letter or getattr(publish, "dead_letter", None)
         self.normalise = AddressNormalizer(default_region)
         self.classifier = classifier or Classifier(override=config.rules)
         self.clock = clock or (lambda: datetime.now(timezone.utc))
@@ -180,11 +175,7 @@ class Gateway(SmsRoutes):
                 result = await adapter(request, body)
                 if isinstance(result, web.Response):
                     return result
-                if isinstance(result, ReportBatch):
-                    return await gateway_batches.answer(request.path, result, self._normalise_one, self.publish,
-                                                        self.dead_letter)
-                batch = result if isinstance(result, Batch) else Batch(list(result))
-                events, dead = self._normalised(batch, body)
+                batch = result if isinstance(result, Batch) else Batch.of(list(result), body)
             except Rejected as exc:
                 log.info("%s %s: %s %s", request.method, request.path, exc.status, exc.reason)
                 self.metrics.refused.labels(route=request.path, status=str(exc.status)).inc()
@@ -194,24 +185,8 @@ class Gateway(SmsRoutes):
                 log.exception("%s %s: could not interpret the request", request.method, request.path)
                 self.metrics.refused.labels(route=request.path, status="400").inc()
                 return _json({"error": "could not interpret the request (the gateway's log has the details)"}, 400)
-            if events or dead:
-                try:
-                    if dead:
-                        await self.publish(events, dead_letters=dead, source=f"gateway {request.path}")
-                    else:
-                        await self.publish(events)
-                except Exception:
-                    log.exception("publishing %d events failed", len(events))
-                    return _json({"error": "could not publish to the broker, retry later"}, 503)
-            self.metrics.published.labels(route=request.path).inc(len(events))
-            answer = {"published": len(events), **batch.answer}
-            if dead:
-                self.metrics.dead_letters.labels(route=request.path).inc(len(dead))
-                for letter in dead:
-                    log.warning("%s %s: dead letter: %s: %s", request.method, request.path, letter.where, letter.reason)
-                answer["dead_lettered"] = len(dead)
-                answer["dead_letters"] = [{"item": d.where, "reason": d.reason} for d in dead]
-            return _json(answer)
+            status, answer = await deliver(request.path, batch, self._normalise_one, self.publish, self.metrics)
+            return _json(answer, status)
 
         return handler
 
@@ -224,18 +199,6 @@ class Gateway(SmsRoutes):
 
     def _normalise_one(self, event: Event) -> Event:
         return normalise_event(event, self.normalise)
-
-    def _normalised(self, batch: Batch, body: bytes) -> tuple[list[Event], list[Refused]]:
-        """The events whose address normalises, and a dead letter for each other event and
-        each item the adapter refused."""
-        good, dead = [], list(batch.refused)
-        for i, event in enumerate(batch.events):
-            try:
-                good.append(normalise_event(event, self.normalise))
-            except InvalidEvent as exc:
-                raw = batch.origins[i] if batch.origins else body
-                dead.append(Refused(f"event {i}", str(exc), raw))
-        return good, dead
 
     # -- the providers ---------------------------------------------------------------------
 
@@ -326,7 +289,7 @@ class Gateway(SmsRoutes):
             log.info("mail recipient skipped: %s: %s", skipped.recipient, skipped.reason)
         self.metrics.mail_recipients_skipped.inc(len(result.skipped_recipients))
         self.metrics.mail.labels(kind=result.kind).inc()
-        return Batch(result.events, answer=result.answer())
+        return Batch.of(result.events, body, result.answer())
 
 
 async def serve(gateway: Gateway, host: str, port: int, on_ready: Callable[[], None] | None = None) -> None:

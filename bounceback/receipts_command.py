@@ -41,7 +41,7 @@ def command(pipeline_options, _settings) -> click.Command:
         from gateways.smpp import Reader, read
         from projections.intake import normalise_event
         from projections.normalize import AddressNormalizer
-        from schemas.events import InvalidEvent, encode_event
+        from schemas.events import encode_event
 
         if broker is None and not dry_run:
             raise click.UsageError("ingest-receipts needs --broker (or KAFKA_BOOTSTRAP), or --dry-run")
@@ -62,12 +62,7 @@ def command(pipeline_options, _settings) -> click.Command:
                 refused += 1
                 click.echo(f"{name}: refused: {exc.reason}", err=True)
                 continue
-            for report in batch.reports:
-                if report.error is None:
-                    try:
-                        report.events = [normalise_event(e, normalise) for e in report.events]
-                    except InvalidEvent as exc:
-                        report.reject(f"{report.item}: {exc}")
+            batch.normalise(lambda event: normalise_event(event, normalise))
             for report in batch.dead:
                 click.echo(f"{name}: {report.error}", err=True)
             refused += len(batch.dead)

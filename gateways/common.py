@@ -9,7 +9,6 @@ adapter can never publish something the pipeline would dead-letter.
 from __future__ import annotations
 
 import email.utils
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
@@ -19,26 +18,6 @@ from schemas.events import Delivery, Event, InvalidEvent, Unsubscribe, decode_ev
 
 _UTC = timezone.utc
 REASON_LIMIT = 500  # characters of a diagnostic kept as bounce_reason: enough to read, not a whole bounce
-
-
-@dataclass
-class Refused:
-    """One item of an accepted request that gives no event: it goes to the dead-letter
-    topic with its reason (the worker's shape: key, the item's bytes, `reason`, `source`)."""
-    where: str                 # which item: "SendGrid event 3"
-    reason: str
-    raw: bytes                 # the item as the provider sent it
-    key: bytes | None = None
-
-
-@dataclass
-class Batch:
-    """What an adapter made of a request: its events, the items refused one by one, and
-    for each event the provider's item it came from (its dead letter if it fails later)."""
-    events: list = field(default_factory=list)
-    refused: list[Refused] = field(default_factory=list)
-    origins: list[bytes] | None = None
-    answer: dict = field(default_factory=dict)  # more to say in the response (bounce mail: what it was)
 
 
 class Rejected(Exception):

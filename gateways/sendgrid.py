@@ -27,7 +27,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from gateways.classify import Classifier, enhanced_code, smtp_code
-from gateways.common import Batch, Refused, Rejected, bad, decode_json, delivery, from_unix, unsubscribe, verdict_event
+from gateways.batch import Batch, read_each
+from gateways.common import Rejected, bad, decode_json, delivery, from_unix, unsubscribe, verdict_event
 from gateways.webhook_auth import Window, credential_bytes, unix_seconds
 from schemas.events import Event
 
@@ -95,25 +96,17 @@ def events(body: bytes, classifier: Classifier) -> Batch:
     for i, item in enumerate(items):
         if not bytes(item).lstrip().startswith(b"{"):
             raise bad(f"SendGrid events: item {i} is not a JSON object: not a SendGrid Event Webhook body")
-    batch = Batch(origins=[])
-    for i, item in enumerate(items):
-        raw = bytes(item)
-        try:
-            made = _item(msgspec.json.decode(raw, type=SGEvent), msgspec.json.decode(raw, type=dict[str, Any]), i,
-                         classifier)
-        except msgspec.ValidationError as exc:
-            batch.refused.append(Refused(f"SendGrid event {i}", str(exc), raw))
-            continue
-        except Rejected as exc:
-            batch.refused.append(Refused(f"SendGrid event {i}", exc.reason.removeprefix(f"SendGrid event {i}: "), raw))
-            continue
-        batch.events += made
-        batch.origins += [raw] * len(made)
-    return batch
+    raws = [bytes(item) for item in items]
+    return read_each([(f"SendGrid event {i}", raw, (i, raw)) for i, raw in enumerate(raws)],
+                     lambda item: _item(*item, classifier))
 
 
-def _item(e: SGEvent, meta: dict[str, Any], i: int, classifier: Classifier) -> list[Event]:
+def _item(i: int, raw: bytes, classifier: Classifier) -> list[Event]:
     """The events of one item (an ignored kind: none)."""
+    try:
+        e, meta = msgspec.json.decode(raw, type=SGEvent), msgspec.json.decode(raw, type=dict[str, Any])
+    except msgspec.ValidationError as exc:
+        raise bad(str(exc)) from None
     out: list[Event] = []
     if e.event in IGNORED:
         return out

@@ -101,19 +101,13 @@ class Collected:
 
     def __init__(self, fail: bool = False) -> None:
         self.batches: list[list] = []
-        self.dead_letters: list = []  # (Refused, source) as the dead-letter topic would get them
-        self.letters: list = []  # dead letters: gateway_batches.Letter (raw, reason, source)
+        self.letters: list = []  # dead letters: gateway_batches.Letter (item, raw, reason, source)
         self.fail = fail
 
-    async def __call__(self, events, dead_letters=(), source: str = "gateway") -> None:
+    async def __call__(self, events, letters=()) -> None:
         if self.fail:
             raise ConnectionError("broker unreachable")
         self.batches.append(list(events))
-        self.dead_letters += [(letter, source) for letter in dead_letters]
-
-    async def dead_letter(self, letters) -> None:
-        if self.fail:
-            raise ConnectionError("broker unreachable")
         self.letters += letters
 
     @property

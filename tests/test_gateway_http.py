@@ -149,12 +149,13 @@ def test_bad_events_of_a_batch_are_dead_lettered_and_the_good_ones_published(tmp
     status, body = request(gw.app, "POST", "/webhooks/sendgrid", data=J(batch))
     assert status == 200 and (body["published"], body["dead_lettered"]) == (2, 2)
     assert [e["event_id"] for e in sink.events] == ["sendgrid:e1", "sendgrid:e2"]
-    letters = {letter.where: (letter.reason, letter.raw, source) for letter, source in sink.dead_letters}
-    assert letters.keys() == {"event 2", "SendGrid event 3"}
-    assert "$.address" in letters["event 2"][0] and letters["event 2"][1] == J(dropped_invalid)
+    letters = {letter.item: (letter.reason, letter.raw, letter.source) for letter in sink.letters}
+    assert letters.keys() == {"SendGrid event 2", "SendGrid event 3"}
+    assert "$.address" in letters["SendGrid event 2"][0] and letters["SendGrid event 2"][1] == J(dropped_invalid)
     assert "teleported" in letters["SendGrid event 3"][0] and letters["SendGrid event 3"][1] == J(unknown)
-    assert {source for _, _, source in letters.values()} == {"gateway /webhooks/sendgrid"}
-    assert [d["item"] for d in body["dead_letters"]] == ["SendGrid event 3", "event 2"]
+    assert {source for _, _, source in letters.values()} == {"gateway /webhooks/sendgrid SendGrid event 2",
+                                                             "gateway /webhooks/sendgrid SendGrid event 3"}
+    assert [d["item"] for d in body["dead_letters"]] == ["SendGrid event 2", "SendGrid event 3"]
     metrics = request_text(gw.app, "/metrics")
     assert 'bounceback_gateway_dead_letters_total{route="/webhooks/sendgrid"} 2.0' in metrics
     # a body that is not SendGrid's format at all is still refused whole
@@ -167,7 +168,7 @@ def test_a_single_event_webhook_with_a_bad_address_is_dead_lettered_not_refused(
     hook["event-data"]["recipient"] = "alice at example.com"
     status, body = request(gw.app, "POST", "/webhooks/mailgun", data=J(hook))
     assert (status, body["published"], body["dead_lettered"]) == (200, 0, 1)
-    [(letter, _)] = sink.dead_letters
+    [letter] = sink.letters
     assert letter.raw == J(hook) and "$.address" in letter.reason
 
 

@@ -196,9 +196,9 @@ def test_sendgrid_refuses_an_event_without_sg_event_id_alone_and_a_non_array_who
     no_id = {k: v for k, v in _sg("delivered").items() if k != "sg_event_id"}
     batch = sendgrid.events(J([no_id, _sg("delivered"), {"event": "delivered"}]), C)
     assert [e["event_id"] for e in canon(batch)] == ["sendgrid:sg-delivered-1"]
-    assert [(r.where, r.raw) for r in batch.refused] == [("SendGrid event 0", J(no_id)),
-                                                         ("SendGrid event 2", J({"event": "delivered"}))]
-    assert "`sg_event_id` is missing" in batch.refused[0].reason and "`email`" in batch.refused[1].reason
+    assert [(r.item, r.raw) for r in batch.dead] == [("SendGrid event 0", J(no_id)),
+                                                     ("SendGrid event 2", J({"event": "delivered"}))]
+    assert "`sg_event_id` is missing" in batch.dead[0].error and "`email`" in batch.dead[1].error
     with pytest.raises(Rejected, match="Expected `array`"):
         sendgrid.events(J(_sg("delivered")), C)
     with pytest.raises(Rejected, match="item 0 is not a JSON object"):

@@ -371,7 +371,7 @@ def test_receipts_bearer_token(tmp_path):
     assert request(gw.app, "POST", "/sms/receipts", data=body, headers={"Authorization": "Bearer nope"})[0] == 403
     assert sink.batches == [] and sink.letters == []
     assert request(gw.app, "POST", "/sms/receipts", data=body, headers={"Authorization": "Bearer t0k"}) == \
-        (200, {"published": 1, "dead_lettered": 0})
+        (200, {"published": 1})  # nothing dead-lettered: no `dead_lettered`
 
 
 def test_receipts_batch_publishes_the_good_and_dead_letters_each_bad_one(tmp_path):
@@ -389,7 +389,7 @@ def test_receipts_batch_publishes_the_good_and_dead_letters_each_bad_one(tmp_pat
         (b"+99912 id:3 done date:2603010905 stat:DELIVRD", "gateway /sms/receipts line 3")]
     assert "`stat` 'NOPE'" in sink.letters[0].reason
     assert "$.address" in sink.letters[1].reason  # the number does not normalise: dead-lettered, not refused
-    assert [e["item"] for e in answer["errors"]] == ["line 2", "line 3"]
+    assert [e["item"] for e in answer["dead_letters"]] == ["line 2", "line 3"]
 
 
 def test_a_broker_failure_answers_503(tmp_path):
@@ -416,7 +416,7 @@ def test_sinch_signed_tampered_unsigned(tmp_path):
     assert request(gw.app, "POST", "/webhooks/sinch", data=SINCH_BODY, headers=wrong)[0] == 403
     assert sink.batches == [] and sink.letters == []
     assert request(gw.app, "POST", "/webhooks/sinch", data=SINCH_BODY, headers=_sinch_headers()) == \
-        (200, {"published": 1, "dead_lettered": 0})
+        (200, {"published": 1})  # nothing dead-lettered: no `dead_lettered`
     assert [(e["status"], e["bounce_code"]) for e in sink.events] == [("hard_bounce", "152")]
 
 
@@ -461,8 +461,9 @@ def test_infobip_credentials_and_a_batch_with_bad_reports(tmp_path):
     assert (status, answer["published"], answer["dead_lettered"]) == (200, 2, 2)
     assert [(e["address"], e["status"]) for e in sink.events] == [("+41793026727", "delivered"),
                                                                    ("+46701234568", "hard_bounce")]
-    assert [e["item"] for e in answer["errors"]] == ["results[1]", "results[3]"]
-    assert "`messageId`" in answer["errors"][0]["error"] and "`doneAt`" in answer["errors"][1]["error"]
+    assert [e["item"] for e in answer["dead_letters"]] == ["results[1]", "results[3]"]
+    reasons = [d["reason"] for d in answer["dead_letters"]]
+    assert "`messageId`" in reasons[0] and "`doneAt`" in reasons[1]
     assert msgspec.json.decode(sink.letters[0].raw)["messageId"] is None
 
 

@@ -5,14 +5,12 @@ the batch is applied."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from pathlib import Path
 
 import msgspec
 import pytest
 
-from bounceback.kafka_io import read_topic
 from tests.gateway_helpers import ec_public_b64, sendgrid_headers
 from tests.integration.cluster import post
 
@@ -62,13 +60,12 @@ def test_webhooks_posted_to_the_gateway_end_as_suppression_records(cluster):
     assert records.keys() == {("email", "hard.bounce@example.com"), ("email", "gus@mailbox.example"),
                               ("email", "unsub@example.com")}
     assert records["email", "unsub@example.com"]["reasons"] == ["unsubscribed"]
-    letters = [(value, dict(headers)) for part in asyncio.run(read_topic(cluster.bootstrap, f"{cluster.prefix}.dead-letters")).values()
-               for _, value, headers in part]
+    letters = [(value, dict(headers)) for part in cluster.read("dead-letters").values() for _, value, headers in part]
     from_gateway = [(value, h) for value, h in letters if h.get("source", b"").startswith(b"gateway")]
     assert len(from_gateway) == 1
     value, headers = from_gateway[0]
     assert msgspec.json.decode(value)["email"] == "not-an-address"
-    assert b"$.address" in headers["reason"] and headers["source"] == b"gateway /webhooks/sendgrid"
+    assert b"$.address" in headers["reason"] and headers["source"] == b"gateway /webhooks/sendgrid SendGrid event 0"
     assert records["email", "hard.bounce@example.com"]["reasons"] == ["hard_bounce"]
     assert records["email", "hard.bounce@example.com"]["state"] == "blocked"
     assert records["email", "gus@mailbox.example"]["reasons"] == ["complaint"]

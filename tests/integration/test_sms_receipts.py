@@ -57,7 +57,8 @@ def test_receipts_in_sms_address_states_out(cluster):
         headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "text/plain"}
         status, answer = post(url, posted, headers)
         assert (status, answer["published"], answer["dead_lettered"]) == (200, 11, 1), answer
-        assert answer["errors"][0]["item"] == "line 6" and "`stat` 'MAYBE'" in answer["errors"][0]["error"]
+        [letter] = answer["dead_letters"]
+        assert letter["item"] == "line 6" and "`stat` 'MAYBE'" in letter["reason"]
         # the SMSC resends: the same receipts again are applied once
         assert post(url, posted, headers)[0] == 200
         # without the token: refused, nothing published
