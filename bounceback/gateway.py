@@ -37,12 +37,12 @@ from aiohttp import ClientError, ClientSession, ClientTimeout, web
 from bounceback.gateway_batches import Letter, Publish, deliver
 from bounceback.gateway_metrics import GatewayMetrics
 from bounceback.gateway_sms import SmsRoutes
-from gateways import canonical, credentials, mail, mailgun, postmark, sendgrid, ses, sns, twilio
+from gateways import canonical, mail, mailgun, postmark, sendgrid, ses, sns, twilio
 from gateways.batch import Batch
 from gateways.classify import Classifier
 from gateways.common import Rejected, bad
 from gateways.config import GatewayConfig
-from gateways.webhook_auth import SingleUseTokens, Window
+from gateways.webhook_auth import SingleUseTokens, Window, check_bearer
 from projections.intake import normalise_event
 from projections.normalize import AddressNormalizer
 from schemas.events import Event
@@ -94,10 +94,6 @@ class KafkaPublisher:
 
 def _json(obj, status: int = 200) -> web.Response:
     return web.Response(body=msgspec.json.encode(obj), status=status, content_type="application/json")
-
-
-def _bearer(request: web.Request, token: str | None) -> None:
-    credentials.bearer(request.headers, token)
 
 
 @web.middleware
@@ -276,11 +272,11 @@ class Gateway(SmsRoutes):
         return twilio.events(params, self.classifier, self.clock())
 
     async def _canonical(self, request: web.Request, body: bytes):
-        _bearer(request, self.config.canonical.token)
+        check_bearer(request.headers, self.config.canonical.token)
         return canonical.events(body)
 
     async def _mail(self, request: web.Request, body: bytes):
-        _bearer(request, self.config.mail.token)
+        check_bearer(request.headers, self.config.mail.token)
         result = mail.ingest(body, self.classifier, self.normalise, arrived=self.clock())
         if result.skipped:
             log.info("mail skipped as %s: %s", result.skipped, result.note)

@@ -13,8 +13,9 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from gateways import credentials, infobip, sinch, smpp, vonage
+from gateways import infobip, sinch, smpp, vonage
 from gateways.batch import Batch
+from gateways.webhook_auth import check_bearer, check_credentials
 
 
 class SmsRoutes:
@@ -33,13 +34,13 @@ class SmsRoutes:
         return smpp.Reader(self.classifier, self.config.smpp.err_codes, ZoneInfo(self.config.smpp.timezone))
 
     async def _receipts(self, request: web.Request, body: bytes) -> Batch:
-        credentials.bearer(request.headers, self.config.smpp.token)
+        check_bearer(request.headers, self.config.smpp.token)
         return smpp.read(body, self.receipt_reader, self.clock())
 
     async def _sinch(self, request: web.Request, body: bytes) -> Batch:
         c = self.config.sinch
         if c.username is not None:
-            credentials.check(request.headers, c.username, c.password, None, where="the Sinch callback URL")
+            check_credentials(request.headers, c.username, c.password, None, where="the Sinch callback URL")
         if c.secret:
             sinch.verify(body, request.headers, c.secret)
         return sinch.read(body, self.classifier, self.clock())
@@ -54,5 +55,5 @@ class SmsRoutes:
     async def _infobip(self, request: web.Request, body: bytes) -> Batch:
         c = self.config.infobip
         header = (c.header_name, c.header_value) if c.header_name and c.header_value is not None else None
-        credentials.check(request.headers, c.username, c.password, header, where="the Infobip webhook settings")
+        check_credentials(request.headers, c.username, c.password, header, where="the Infobip webhook settings")
         return infobip.read(body, self.classifier, self.clock())

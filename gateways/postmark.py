@@ -19,9 +19,9 @@ from typing import Any
 
 import msgspec
 
-from gateways import credentials
 from gateways.classify import Classifier
 from gateways.common import bad, decode_json, delivery, from_iso, unsubscribe, verdict_event
+from gateways.webhook_auth import check_credentials
 from schemas.events import Event, Resubscribe
 
 
@@ -45,7 +45,7 @@ class Record(msgspec.Struct):
 
 
 def verify(headers, username: str | None, password: str | None, header: tuple[str, str] | None) -> None:
-    credentials.check(headers, username, password, header, where="the Postmark webhook URL")
+    check_credentials(headers, username, password, header, where="the Postmark webhook URL")
 
 
 def _need(value, field: str):

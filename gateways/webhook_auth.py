@@ -1,19 +1,25 @@
 """What the providers' authentication checks share: comparing a credential from the request
-with the configured one without ever raising on malformed bytes, reading a signed
-timestamp, refusing one outside the freshness window, and the cache that lets a Mailgun
-token be used once.
+with the configured one in constant time without ever raising on malformed bytes; the
+credentials a provider sends instead of a signature (HTTP Basic credentials in the
+webhook URL and/or a custom header with a secret: Postmark, Infobip, Sinch's Basic
+option) and the bearer token of bounceback's own routes (/events, /mail, /sms/receipts);
+reading a signed timestamp, refusing one outside the freshness window, and the cache
+that lets a Mailgun token be used once.
 
 A signature proves who made a request, not when it was sent: a request captured from a
 log or a proxy verifies forever. The signed timestamp bounds how long a captured request
 can be replayed (the window); a single-use token (Mailgun's, whose signature covers only
 `timestamp + token`, not the event) stops it being replayed within the window.
 
-Every refusal is a `Rejected` with 403 (the credential is there but not acceptable);
-only the 503 of a full token cache asks the provider to retry.
+A missing credential is a `Rejected` with 401; every other refusal is a 403 (the
+credential is there but not acceptable; unreadable Basic credentials stay 401), and only
+the 503 of a full token cache asks the provider to retry.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
 import re
 from collections.abc import Callable
@@ -43,6 +49,41 @@ def same_secret(got: object, expected: str | bytes) -> bool:
     raw = credential_bytes(got)
     want = expected if isinstance(expected, bytes) else expected.encode("utf-8")
     return raw is not None and hmac.compare_digest(raw, want)
+
+
+def check_credentials(headers, username: str | None, password: str | None, header: tuple[str, str] | None,
+                      where: str = "the webhook URL") -> None:
+    """HTTP Basic credentials and/or a header with a secret value, each when configured:
+    401 when missing, 403 when wrong; `where` says where the provider is given the Basic
+    credentials."""
+    if username is not None:
+        scheme, _, value = headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "basic" or not value:
+            raise Rejected(401, f"HTTP Basic credentials are required (put them in {where})")
+        try:
+            user, _, pw = base64.b64decode(value, validate=True).decode("utf-8").partition(":")
+        except (binascii.Error, ValueError):  # not base64, not ASCII, not UTF-8
+            raise Rejected(401, "Authorization: not valid Basic credentials") from None
+        if not same_secret(user, username) & same_secret(pw, password or ""):
+            raise Rejected(403, "wrong Basic credentials")
+    if header is not None:
+        name, expected = header
+        got = headers.get(name)
+        if got is None:
+            raise Rejected(401, f"the header {name} is required")
+        if not same_secret(got, expected):
+            raise Rejected(403, f"wrong value of the header {name}")
+
+
+def check_bearer(headers, token: str | None) -> None:
+    """`Authorization: Bearer <token>` when a token is configured."""
+    if token is None:
+        return
+    scheme, _, value = headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not value:
+        raise Rejected(401, "`Authorization: Bearer <token>` is required")
+    if not same_secret(value.strip(), token):
+        raise Rejected(403, "wrong bearer token")
 
 
 def unix_seconds(value: object, field: str) -> datetime:
