@@ -15,7 +15,7 @@ from aiohttp import web
 
 from gateways import infobip, sinch, smpp, vonage
 from gateways.batch import Batch
-from gateways.webhook_auth import check_bearer, check_credentials
+from gateways.webhook_auth import Window, check_bearer, check_credentials
 
 
 class SmsRoutes:
@@ -33,6 +33,14 @@ class SmsRoutes:
     def receipt_reader(self) -> smpp.Reader:
         return smpp.Reader(self.classifier, self.config.smpp.err_codes, ZoneInfo(self.config.smpp.timezone))
 
+    @cached_property
+    def sinch_window(self) -> Window:
+        return Window(self.config.sinch.window_seconds, "sinch.window_seconds")
+
+    @cached_property
+    def vonage_window(self) -> Window:
+        return Window(self.config.vonage.window_seconds, "vonage.window_seconds")
+
     async def _receipts(self, request: web.Request, body: bytes) -> Batch:
         check_bearer(request.headers, self.config.smpp.token)
         return smpp.read(body, self.receipt_reader, self.clock())
@@ -42,14 +50,14 @@ class SmsRoutes:
         if c.username is not None:
             check_credentials(request.headers, c.username, c.password, None, where="the Sinch callback URL")
         if c.secret:
-            sinch.verify(body, request.headers, c.secret)
+            sinch.verify(body, request.headers, c.secret, self.clock(), self.sinch_window)
         return sinch.read(body, self.classifier, self.clock())
 
     async def _vonage(self, request: web.Request, body: bytes) -> Batch:
         c = self.config.vonage
         fields = vonage.params(body, request.content_type)
         if c.signature_secret:
-            vonage.verify(fields, c.signature_secret, c.signature_method)
+            vonage.verify(fields, c.signature_secret, c.signature_method, self.clock(), self.vonage_window)
         return vonage.read(fields, body, self.classifier, self.clock())
 
     async def _infobip(self, request: web.Request, body: bytes) -> Batch:

@@ -56,6 +56,7 @@ class SmppConfig(_Section):
 
 class SinchConfig(_Section):
     secret: str | None = None            # the callback signing secret (HMAC)
+    window_seconds: Seconds = 300        # a signed timestamp further from the gateway's clock is refused
     username: str | None = None          # and/or HTTP Basic credentials in the callback URL
     password: str | None = None
 
@@ -63,6 +64,7 @@ class SinchConfig(_Section):
 class VonageConfig(_Section):
     signature_secret: str | None = None  # signed webhooks: the account's signature secret
     signature_method: Literal["md5hash", "md5", "sha1", "sha256", "sha512"] = "md5hash"
+    window_seconds: Seconds = 300        # a signed `timestamp` further from the gateway's clock is refused
 
 
 class InfobipConfig(_Section):

@@ -11,8 +11,10 @@ Signing (Sinch callback signing, as its SDKs verify it): headers
 `x-sinch-webhook-signature-nonce`, `x-sinch-webhook-signature-timestamp`,
 `x-sinch-webhook-signature-algorithm` (HmacSHA256, or HmacSHA512) and
 `x-sinch-webhook-signature` = base64 HMAC, keyed with the callback secret, of the raw body,
-".", the nonce, ".", the timestamp. Sinch can instead call the URL with HTTP Basic
-credentials; both are checked when configured.
+".", the nonce, ".", the timestamp. The timestamp (Unix seconds) is signed, so a verified
+callback whose timestamp is outside the window of the gateway's clock is refused
+(`sinch.window_seconds`, webhook_auth.Window), like SendGrid's and Mailgun's. Sinch can
+instead call the URL with HTTP Basic credentials; both are checked when configured.
 
 status: Queued, Dispatched -> nothing yet; Delivered -> delivered; Expired ->
 validity_expired; Unknown (no receipt, or one Sinch could not read) -> no_status;
@@ -38,6 +40,7 @@ from gateways.batch import Batch, read_each
 from gateways.carrier import classify_code, international, reference_meta
 from gateways.classify import Classifier
 from gateways.common import Rejected, bad, decode_json, delivery, from_iso, verdict_event
+from gateways.webhook_auth import Window, credential_bytes, same_secret, unix_seconds
 from schemas.events import Event
 
 SIGNATURE = "x-sinch-webhook-signature"
@@ -54,19 +57,23 @@ FAILED = frozenset(("aborted", "rejected", "failed", "deleted"))
 
 def signature(body: bytes, nonce: str, timestamp: str, secret: str, algorithm: str = "HmacSHA256") -> str:
     digest = _DIGESTS[algorithm.lower()]
-    data = body + f".{nonce}.{timestamp}".encode()
+    # the header values as the bytes the client sent (they may not be UTF-8)
+    data = body + b"." + credential_bytes(nonce) + b"." + credential_bytes(timestamp)
     return base64.b64encode(hmac.new(secret.encode(), data, digest).digest()).decode()
 
 
-def verify(body: bytes, headers, secret: str) -> None:
+def verify(body: bytes, headers, secret: str, now: datetime, window: Window) -> None:
+    """Check the signature, then the freshness of the signed timestamp: 401 unsigned, 403
+    a wrong or malformed signature or a timestamp outside the window."""
     got, nonce, stamp = headers.get(SIGNATURE), headers.get(NONCE), headers.get(TIMESTAMP)
     if not got or nonce is None or stamp is None:
         raise Rejected(401, f"unsigned: {SIGNATURE}, {NONCE} and {TIMESTAMP} are required")
     algorithm = headers.get(ALGORITHM) or "HmacSHA256"
     if algorithm.lower() not in _DIGESTS:
-        raise Rejected(403, f"{ALGORITHM} {algorithm!r} is not HmacSHA256 or HmacSHA512")
-    if not hmac.compare_digest(got.encode(), signature(body, nonce, stamp, secret, algorithm).encode()):
+        raise Rejected(403, f"{ALGORITHM} {ascii(algorithm)} is not HmacSHA256 or HmacSHA512")
+    if not same_secret(got, signature(body, nonce, stamp, secret, algorithm)):
         raise Rejected(403, f"{SIGNATURE} does not verify with the configured secret")
+    window.check(unix_seconds(stamp, TIMESTAMP), now, TIMESTAMP)
 
 
 class Status(msgspec.Struct):

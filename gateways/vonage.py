@@ -7,7 +7,10 @@ Signing (Vonage "Signing Messages"; verified like Vonage's SDKs do): every param
 `sig`, sorted by name, as `&name=value` with `&` and `=` in values replaced by `_`; then
 with the signature secret either appended and MD5-hashed (`md5hash`, the dashboard's
 default) or as the key of an HMAC (`md5`, `sha1`, `sha256`, `sha512`); hex, compared
-without regard to case.
+without regard to case. The signed parameters include `timestamp` (Unix seconds, when
+Vonage sent the request): a verified receipt whose timestamp is outside the window of the
+gateway's clock is refused (`vonage.window_seconds`, webhook_auth.Window), and a signed
+receipt without one is refused as unsigned.
 
 status: accepted, buffered -> nothing yet; delivered -> delivered; expired ->
 validity_expired; unknown -> no_status; failed, rejected -> classified by `err-code`
@@ -30,6 +33,7 @@ from gateways.batch import Batch, read_each
 from gateways.carrier import classify_code, international, reference_meta
 from gateways.classify import Classifier
 from gateways.common import Rejected, bad, delivery, json_object, verdict_event
+from gateways.webhook_auth import Window, credential_bytes, same_secret, unix_seconds
 from schemas.events import Event
 
 METHODS = {"md5": hashlib.md5, "sha1": hashlib.sha1, "sha256": hashlib.sha256, "sha512": hashlib.sha512}
@@ -52,16 +56,20 @@ def params(body: bytes, content_type: str) -> dict[str, str]:
 def signature(fields: dict[str, str], secret: str, method: str = "md5hash") -> str:
     data = "".join(f"&{k}={str(v).replace('&', '_').replace('=', '_')}" for k, v in sorted(fields.items()) if k != "sig")
     if method == "md5hash":
-        return hashlib.md5((data + secret).encode()).hexdigest()
-    return hmac.new(secret.encode(), data.encode(), METHODS[method]).hexdigest()
+        return hashlib.md5(credential_bytes(data + secret)).hexdigest()
+    return hmac.new(secret.encode(), credential_bytes(data), METHODS[method]).hexdigest()
 
 
-def verify(fields: dict[str, str], secret: str, method: str) -> None:
-    got = fields.get("sig")
-    if not got:
-        raise Rejected(401, "unsigned: the `sig` parameter is required (signed webhooks are configured)")
-    if not hmac.compare_digest(got.lower().encode(), signature(fields, secret, method).encode()):
+def verify(fields: dict[str, str], secret: str, method: str, now: datetime, window: Window) -> None:
+    """Check the signature, then the freshness of the signed `timestamp`: 401 unsigned, 403
+    a wrong or malformed signature or a timestamp outside the window."""
+    got, stamp = fields.get("sig"), fields.get("timestamp")
+    if not got or not stamp:
+        raise Rejected(401, "unsigned: the `sig` and `timestamp` parameters are required "
+                            "(signed webhooks are configured)")
+    if not same_secret(got.lower(), signature(fields, secret, method)):
         raise Rejected(403, f"`sig` does not verify with the configured signature secret ({method})")
+    window.check(unix_seconds(stamp, "`timestamp`"), now, "`timestamp`")
 
 
 def _time(fields: dict[str, str], received_at: datetime) -> datetime:

@@ -19,7 +19,8 @@ from gateways.classify import Classifier
 from gateways.common import Rejected
 from gateways.config import load
 from schemas.events import encode_event
-from tests.gateway_helpers import NOW, Collected, canon, expect, expect_unsubscribe, request
+from gateways.webhook_auth import Window
+from tests.gateway_helpers import NOW, NOW_UNIX, Collected, canon, expect, expect_unsubscribe, request
 
 C = Classifier()
 RECEIVED = datetime(2026, 3, 1, 10, 0, 5, tzinfo=timezone.utc)
@@ -258,9 +259,11 @@ def test_sinch_client_reference_and_a_full_batch_summary():
 ])
 def test_vonage_signature_test_vectors(fields, secret, method, sig):
     assert vonage.signature(fields, secret, method) == sig
-    vonage.verify(dict(fields, sig=sig.upper()), secret, method)
+    # verified at the time the vector was signed: its timestamp is fresh then
+    signed_at, window = datetime.fromtimestamp(int(fields["timestamp"]), timezone.utc), Window(300, "vonage.window_seconds")
+    vonage.verify(dict(fields, sig=sig.upper()), secret, method, signed_at, window)
     with pytest.raises(Rejected, match="does not verify"):
-        vonage.verify(dict(fields, timestamp="1", sig=sig), secret, method)
+        vonage.verify(dict(fields, timestamp="1", sig=sig), secret, method, signed_at, window)
 
 
 # a delivery receipt as Vonage sends it (the documented parameters; courier's fixture)
@@ -401,7 +404,7 @@ def test_a_broker_failure_answers_503(tmp_path):
 SINCH_BODY = J(_sinch("Failed", 152))
 
 
-def _sinch_headers(body=SINCH_BODY, secret="s3cret", nonce="01FJA8B4A7BM43YGWSG9GBV067", stamp="1772359200"):
+def _sinch_headers(body=SINCH_BODY, secret="s3cret", nonce="01FJA8B4A7BM43YGWSG9GBV067", stamp=NOW_UNIX):
     return {"x-sinch-webhook-signature": sinch.signature(body, nonce, stamp, secret),
             "x-sinch-webhook-signature-nonce": nonce, "x-sinch-webhook-signature-timestamp": stamp,
             "x-sinch-webhook-signature-algorithm": "HmacSHA256", "Content-Type": "application/json"}
@@ -433,7 +436,7 @@ def test_sinch_basic_credentials(tmp_path):
 
 def test_vonage_signed_tampered_unsigned(tmp_path):
     gw, sink = _gateway(tmp_path, '[vonage]\nsignature_secret = "vsecret"\nsignature_method = "sha256"\n')
-    fields = dict(VONAGE_DLR, status="failed", **{"err-code": "3", "timestamp": "1772359200", "nonce": "n-1"})
+    fields = dict(VONAGE_DLR, status="failed", **{"err-code": "3", "timestamp": NOW_UNIX, "nonce": "n-1"})
     signed = dict(fields, sig=vonage.signature(fields, "vsecret", "sha256"))
     form = {"Content-Type": "application/x-www-form-urlencoded"}
     tampered = dict(signed, **{"err-code": "2"})

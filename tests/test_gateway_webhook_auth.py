@@ -398,3 +398,146 @@ def test_an_unforeseen_failure_is_400_without_the_exception_text(tmp_path, monke
     gw, _ = _gateway(tmp_path)
     status, body = request(gw.app, "POST", "/webhooks/mailgun", data=_mg(mailgun_signature(MG_KEY)))
     assert status == 400 and "internal detail" not in body["error"] and "RuntimeError" not in body["error"]
+
+
+# -- the SMS gateways (issue 21) under the same rules ----------------------------------------
+# Sinch signs a Unix timestamp with the body (x-sinch-webhook-signature-timestamp), Vonage a
+# `timestamp` parameter with the others: both are checked against a window, like SendGrid's.
+
+SINCH_SECRET = "s3cret"
+SINCH_DLR = J({"type": "recipient_delivery_report_sms", "batch_id": "01JB1J1M5BM5XQ8Q0ZWBM44E14",
+               "recipient": "46701234567", "status": "Failed", "code": 152, "at": "2026-03-01T11:59:00Z"})
+
+
+def _sinch_signed(stamp: str, body: bytes = SINCH_DLR, nonce: str = "01FJA8B4A7BM43YGWSG9GBV067") -> dict:
+    from gateways import sinch
+    return {"x-sinch-webhook-signature": sinch.signature(body, nonce, stamp, SINCH_SECRET),
+            "x-sinch-webhook-signature-nonce": nonce, "x-sinch-webhook-signature-timestamp": stamp,
+            "x-sinch-webhook-signature-algorithm": "HmacSHA256", "Content-Type": "application/json"}
+
+
+def _sinch_gateway(tmp_path, extra: str = ""):
+    return _gateway(tmp_path, f'[sinch]\nsecret = "{SINCH_SECRET}"\n{extra}')
+
+
+def test_sinch_sdk_vector_verifies_at_its_own_time_and_is_stale_today():
+    from gateways import sinch
+    from gateways.common import Rejected
+    from gateways.webhook_auth import Window
+    # Sinch .NET SDK, WebhooksTests.ValidateRequest: signed at 1634579353 (October 2021)
+    body = ('{"app_id":"","accepted_time":"2021-10-18T17:49:13.813615Z","project_id":"e2df3a34-a71b-4448-9db5-a8d2baad28e4",'
+            '"contact_create_notification":{"contact":{"id":"01FJA8B466Y0R2GNXD78MD9SM1","channel_identities":'
+            '[{"channel":"SMS","identity":"48123456789","app_id":""}],"display_name":"New Test Contact","email":'
+            '"new.contact@email.com","external_id":"","metadata":"","language":"EN_US"}},"message_metadata":""}').encode()
+    headers = {"x-sinch-webhook-signature": "6bpJoRmFoXVjfJIVglMoJzYXxnoxRujzR4k2GOXewOE=",
+               "x-sinch-webhook-signature-nonce": "01FJA8B4A7BM43YGWSG9GBV067",
+               "x-sinch-webhook-signature-timestamp": "1634579353", "x-sinch-webhook-signature-algorithm": "HmacSHA256"}
+    window = Window(300, "sinch.window_seconds")
+    sinch.verify(body, headers, "foo_secret1234", datetime.fromtimestamp(1634579353 + 30, UTC), window)
+    with pytest.raises(Rejected, match="sinch.window_seconds") as refused:
+        sinch.verify(body, headers, "foo_secret1234", NOW, window)
+    assert refused.value.status == 403
+
+
+@pytest.mark.parametrize("stamp, status", [
+    (_unix(-301), 403), (_unix(301), 403), (_unix(-299), 200), (_unix(299), 200),
+    (_unix(-30 * 86400), 403), (_unix(365 * 86400), 403), ("yesterday", 403), ("1e9", 403), ("", 403),
+])
+def test_sinch_timestamp_window(tmp_path, stamp, status):
+    gw, sink = _sinch_gateway(tmp_path)
+    answer = request(gw.app, "POST", "/webhooks/sinch", data=SINCH_DLR, headers=_sinch_signed(stamp))
+    assert answer[0] == status, answer
+    if status == 403 and stamp.lstrip("-").isdigit():
+        assert "sinch.window_seconds" in answer[1]["error"]
+    assert len(sink.batches) == (status == 200) and sink.letters == []
+
+
+def test_sinch_window_is_configurable(tmp_path):
+    gw, _ = _sinch_gateway(tmp_path, "window_seconds = 3600\n")
+    assert request(gw.app, "POST", "/webhooks/sinch", data=SINCH_DLR, headers=_sinch_signed(_unix(-3500)))[0] == 200
+    assert request(gw.app, "POST", "/webhooks/sinch", data=SINCH_DLR, headers=_sinch_signed(_unix(-3700)))[0] == 403
+    with pytest.raises(ValueError, match="window_seconds"):
+        _sinch_gateway(tmp_path, "window_seconds = 0\n")
+
+
+@pytest.mark.parametrize("header", ["x-sinch-webhook-signature", "x-sinch-webhook-signature-nonce",
+                                    "x-sinch-webhook-signature-timestamp", "x-sinch-webhook-signature-algorithm"])
+def test_sinch_raw_bytes_in_a_header_are_403(tmp_path, header):
+    gw, sink = _sinch_gateway(tmp_path)
+    sent = [(k.encode(), v.encode() + b"\xff" if k == header else v.encode()) for k, v in _sinch_signed(NOW_UNIX).items()]
+    _refused_without_internals(*raw_request(gw.app, "/webhooks/sinch", sent, SINCH_DLR), 403)
+    assert sink.batches == [] and sink.letters == []
+
+
+def test_sinch_raw_bytes_in_basic_credentials_are_401(tmp_path):
+    gw, sink = _gateway(tmp_path, '[sinch]\nusername = "sinch"\npassword = "pw"\n')
+    basic = b"Basic " + base64.b64encode(b"sinch:pw")
+    _refused_without_internals(*raw_request(gw.app, "/webhooks/sinch", [(b"Authorization", basic[:-1] + b"\xff")],
+                                            SINCH_DLR), 401)
+    assert raw_request(gw.app, "/webhooks/sinch", [(b"Authorization", basic)], SINCH_DLR)[0] == 200
+
+
+VONAGE_SECRET = "vsecret"
+VONAGE_DLR = {"msisdn": "4527631111", "to": "Tak", "messageId": "0C0000002EEBDA56", "status": "failed",
+              "err-code": "3", "scts": "2603011159", "nonce": "n-1"}
+
+
+def _vonage_signed(stamp: str, **extra) -> bytes:
+    from gateways import vonage
+    fields = dict(VONAGE_DLR, timestamp=stamp, **extra)
+    return urlencode(dict(fields, sig=vonage.signature(fields, VONAGE_SECRET, "sha256"))).encode()
+
+
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+def _vonage_gateway(tmp_path, extra: str = ""):
+    return _gateway(tmp_path, f'[vonage]\nsignature_secret = "{VONAGE_SECRET}"\nsignature_method = "sha256"\n{extra}')
+
+
+@pytest.mark.parametrize("stamp, status", [
+    (_unix(-301), 403), (_unix(301), 403), (_unix(-299), 200), (_unix(299), 200),
+    (_unix(-30 * 86400), 403), (_unix(365 * 86400), 403), ("yesterday", 403), ("1e9", 403), ("", 401),
+])
+def test_vonage_timestamp_window(tmp_path, stamp, status):
+    gw, sink = _vonage_gateway(tmp_path)
+    answer = request(gw.app, "POST", "/webhooks/vonage", data=_vonage_signed(stamp), headers=FORM)
+    assert answer[0] == status, answer
+    if status == 403 and stamp.lstrip("-").isdigit():
+        assert "vonage.window_seconds" in answer[1]["error"]
+    assert len(sink.batches) == (status == 200) and sink.letters == []
+
+
+def test_vonage_window_is_configurable(tmp_path):
+    gw, _ = _vonage_gateway(tmp_path, "window_seconds = 3600\n")
+    assert request(gw.app, "POST", "/webhooks/vonage", data=_vonage_signed(_unix(-3500)), headers=FORM)[0] == 200
+    assert request(gw.app, "POST", "/webhooks/vonage", data=_vonage_signed(_unix(-3700)), headers=FORM)[0] == 403
+
+
+@pytest.mark.parametrize("sig", ["é" * 64, "z" * 64, 12345, ["a"], {"a": 1}])
+def test_vonage_malformed_sig_is_403_without_internals(tmp_path, sig):
+    gw, sink = _vonage_gateway(tmp_path)
+    doc = dict(VONAGE_DLR, timestamp=NOW_UNIX, sig=sig)
+    _refused_without_internals(*request(gw.app, "POST", "/webhooks/vonage", data=J(doc),
+                                        headers={"Content-Type": "application/json"}), 403)
+    assert sink.batches == []
+
+
+def test_infobip_raw_bytes_in_credentials_are_refused(tmp_path):
+    gw, sink = _gateway(tmp_path, '[infobip]\nusername = "ib"\npassword = "pw"\n'
+                                  'header_name = "X-Key"\nheader_value = "k3y"\n')
+    body = J({"results": []})
+    basic = b"Basic " + base64.b64encode(b"ib:pw")
+    _refused_without_internals(*raw_request(gw.app, "/webhooks/infobip", [(b"Authorization", basic),
+                                                                         (b"X-Key", b"k3\xffy")], body), 403)
+    _refused_without_internals(*raw_request(gw.app, "/webhooks/infobip", [(b"Authorization", basic[:-1] + b"\xff"),
+                                                                         (b"X-Key", b"k3y")], body), 401)
+    assert raw_request(gw.app, "/webhooks/infobip", [(b"Authorization", basic), (b"X-Key", b"k3y")], body)[0] == 200
+
+
+def test_sms_receipts_bearer_token_with_raw_bytes_is_403(tmp_path):
+    gw, sink = _gateway(tmp_path, '[smpp]\ntoken = "t0k"\n')
+    status, body = raw_request(gw.app, "/sms/receipts", [(b"Authorization", b"Bearer t0\xff")],
+                               b"+46701234567 id:1 stat:DELIVRD")
+    _refused_without_internals(status, body, 403)
+    assert sink.batches == [] and sink.letters == []
