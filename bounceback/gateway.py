@@ -40,7 +40,7 @@ from bounceback.gateway_sms import SmsRoutes
 from gateways import canonical, mail, mailgun, postmark, sendgrid, ses, sns, twilio
 from gateways.batch import Batch
 from gateways.classify import Classifier
-from gateways.common import Rejected, bad
+from gateways.common import Rejected, bad, json_object
 from gateways.config import GatewayConfig
 from gateways.webhook_auth import SingleUseTokens, Window, check_bearer
 from projections.intake import normalise_event
@@ -199,13 +199,7 @@ class Gateway(SmsRoutes):
     # -- the providers ---------------------------------------------------------------------
 
     async def _ses(self, request: web.Request, body: bytes):
-        try:
-            doc = msgspec.json.decode(body)
-        except msgspec.DecodeError as exc:
-            raise bad(f"not valid JSON: {exc}") from None
-        if not isinstance(doc, dict):
-            raise bad("an SNS message is a JSON object")
-        if "Type" not in doc:
+        if "Type" not in json_object(body, "an SNS message"):
             # raw message delivery: the SES record without the SNS envelope, so without a signature
             if self.trust is not None:
                 raise Rejected(401, "not an SNS message (no `Type`): raw delivery carries no signature")
