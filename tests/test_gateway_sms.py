@@ -260,7 +260,8 @@ def test_sinch_client_reference_and_a_full_batch_summary():
 def test_vonage_signature_test_vectors(fields, secret, method, sig):
     assert vonage.signature(fields, secret, method) == sig
     # verified at the time the vector was signed: its timestamp is fresh then
-    signed_at, window = datetime.fromtimestamp(int(fields["timestamp"]), timezone.utc), Window(300, "vonage.window_seconds")
+    signed_at = datetime.fromtimestamp(int(fields["timestamp"]), timezone.utc)
+    window = Window(300, "vonage.window_seconds")
     vonage.verify(dict(fields, sig=sig.upper()), secret, method, signed_at, window)
     with pytest.raises(Rejected, match="does not verify"):
         vonage.verify(dict(fields, timestamp="1", sig=sig), secret, method, signed_at, window)

@@ -48,8 +48,8 @@ def test_webhooks_posted_to_the_gateway_end_as_suppression_records(cluster):
             {"email": "Unsub@Example.com", "timestamp": 1772359200, "event": "unsubscribe", "sg_event_id": "sg-4"},
         ])
         status, answer = post(base + "/webhooks/sendgrid", mixed,
-                               dict(sendgrid_headers(mixed, timestamp=str(int(time.time()))),
-                                    **{"Content-Type": "application/json"}))
+                              dict(sendgrid_headers(mixed, timestamp=str(int(time.time()))),
+                                   **{"Content-Type": "application/json"}))
         assert (status, answer["published"], answer["dead_lettered"]) == (200, 1, 1)
         arf = (MAIL / "arf-abuse.eml").read_bytes()
         assert post(base + "/mail", arf, {"Content-Type": "message/rfc822"}) == (200, {"published": 1, "kind": "arf"})
