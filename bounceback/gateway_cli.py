@@ -1,6 +1,6 @@
-"""The `gateway` and `ingest-mail` commands, registered on the main group by cli.py, which
-passes its shared pipeline options and settings builder (so this module does not import
-cli.py, which `python -m bounceback.cli` runs as __main__)."""
+"""The `gateway`, `ingest-mail` and `ingest-receipts` commands, registered on the main group
+by cli.py, which passes its shared pipeline options and settings builder (so this module
+does not import cli.py, which `python -m bounceback.cli` runs as __main__)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,34 @@ import sys
 
 import click
 
+
+def read_input(name: str) -> bytes:
+    """The bytes of a FILE argument, `-` for standard input."""
+    try:
+        if name == "-":
+            return sys.stdin.buffer.read()
+        with open(name, "rb") as f:
+            return f.read()
+    except OSError as exc:
+        raise click.ClickException(f"cannot read {name}: {exc.strerror or exc}") from None
+
+
+def print_or_publish(lines: list[bytes], dry_run: bool, settings, region: str) -> str | None:
+    """The events of an ingest command: printed (a dry run), or published to the inbound
+    topic, each invalid one listed; then what was published, for the command's summary."""
+    if dry_run:
+        for line in lines:
+            click.echo(line.decode())
+        return None
+    from bounceback.kafka_io import publish_lines
+    from streams.admin import ensure_topics
+
+    asyncio.run(ensure_topics(settings))
+    published, rejected = asyncio.run(publish_lines(lines, settings.broker, settings.topics.inbound,
+                                                    settings.partitions, region))
+    for line in rejected:
+        click.echo(f"event {line.line}: {line.error}", err=True)
+    return f"published {published} events to {settings.topics.inbound}; {len(rejected)} events invalid"
 
 
 def register(group: click.Group, pipeline_options, _settings) -> None:
@@ -24,8 +52,9 @@ def register(group: click.Group, pipeline_options, _settings) -> None:
                   help="Region for phone numbers written without a country code.")
     @click.option("--loglevel", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"]))
     def gateway(config_path, host, port, broker, partitions, topic_prefix, region, loglevel):
-        """Receive provider webhooks (SES via SNS, SendGrid, Mailgun, Postmark, Twilio), contract
-        events and bounce mails over HTTP, and publish canonical events to the inbound topic."""
+        """Receive provider webhooks (SES via SNS, SendGrid, Mailgun, Postmark; Twilio, Sinch, Vonage,
+        Infobip), SMPP delivery receipts, contract events and bounce mails over HTTP, and publish
+        canonical events to the inbound topic."""
         from bounceback.gateway import Gateway, KafkaPublisher, serve
         from gateways.classify import RulesError
         from gateways.config import load
@@ -39,7 +68,7 @@ def register(group: click.Group, pipeline_options, _settings) -> None:
         except ValueError as exc:
             raise click.UsageError(str(exc)) from None
         settings = _settings(broker, partitions, topic_prefix, region=region)
-        publisher = KafkaPublisher(broker, settings.topics.inbound, partitions)
+        publisher = KafkaPublisher(broker, settings.topics.inbound, partitions, settings.topics.dead_letters)
         try:
             gw = Gateway(config, publisher, default_region=region)
         except (ValueError, RulesError) as exc:
@@ -75,12 +104,17 @@ def register(group: click.Group, pipeline_options, _settings) -> None:
         """Parse bounce mails (RFC 3464 DSNs, RFC 5965 ARF complaints; one RFC 822 message per
         FILE, - for stdin) into canonical events and publish them to the inbound topic.
 
-        Auto-replies are skipped; a file that is not a report is listed with the reason and
-        the others are still published.
+        Auto-replies and redacted feedback reports are skipped, and so is a recipient that is
+        not an address, each listed with the reason; a file that is not a report is listed
+        with the reason and the others are still published. The events are those `POST /mail`
+        of the gateway publishes for the same mail.
         """
+        from datetime import datetime, timezone
+
         from gateways.classify import Classifier, RulesError
         from gateways.common import Rejected
-        from gateways.mail import parse
+        from gateways.mail import ingest
+        from projections.normalize import AddressNormalizer
         from schemas.events import encode_event
 
         if broker is None and not dry_run:
@@ -89,36 +123,30 @@ def register(group: click.Group, pipeline_options, _settings) -> None:
             classifier = Classifier(override=rules)
         except RulesError as exc:
             raise click.UsageError(str(exc)) from None
+        normalise = AddressNormalizer(region)
         lines: list[bytes] = []
         refused = 0
         for name in files:
+            raw = read_input(name)
             try:
-                raw = sys.stdin.buffer.read() if name == "-" else open(name, "rb").read()
-            except OSError as exc:
-                raise click.ClickException(f"cannot read {name}: {exc.strerror or exc}") from None
-            try:
-                result = parse(raw, classifier)
+                result = ingest(raw, classifier, normalise, arrived=datetime.now(timezone.utc))
             except Rejected as exc:
                 refused += 1
                 click.echo(f"{name}: refused: {exc.reason}", err=True)
                 continue
-            click.echo(f"{name}: {result.kind}, {len(result.events)} events{' (' + result.note + ')' if result.note else ''}",
-                       err=True)
+            if result.skipped:
+                click.echo(f"{name}: skipped as {result.skipped}: {result.note}", err=True)
+            else:
+                click.echo(f"{name}: {result.kind}, {len(result.events)} events", err=True)
+            for skipped in result.skipped_recipients:
+                click.echo(f"{name}: recipient {skipped.recipient!r} skipped: {skipped.reason}", err=True)
             lines += [encode_event(e) for e in result.events]
-        if dry_run:
-            for line in lines:
-                click.echo(line.decode())
-            return
-        from bounceback.kafka_io import publish_lines
-        from streams.admin import ensure_topics
-
-        settings = _settings(broker, partitions, topic_prefix, region=region)
-        asyncio.run(ensure_topics(settings))
-        published, rejected = asyncio.run(publish_lines(lines, broker, settings.topics.inbound, partitions, region))
-        for line in rejected:
-            click.echo(f"event {line.line}: {line.error}", err=True)
-        click.echo(f"published {published} events to {settings.topics.inbound}; {refused} files refused, "
-                   f"{len(rejected)} events invalid", err=True)
+        outcome = print_or_publish(lines, dry_run, _settings(broker, partitions, topic_prefix, region=region), region)
+        if outcome is not None:
+            click.echo(f"{outcome}; {refused} files refused", err=True)
 
     group.add_command(gateway)
     group.add_command(ingest_mail)
+    from bounceback.receipts_command import command as ingest_receipts  # its own module: SMS receipts
+
+    group.add_command(ingest_receipts(pipeline_options, _settings))

@@ -97,12 +97,12 @@ class _Compiled:
             raise RulesError(f"{where}: text {rule.text!r} is not a regular expression: {exc}") from None
 
     def matches(self, provider: str, types: frozenset[str], code: tuple[str, ...] | None, smtp: str | None,
-                text: str) -> bool:
+                text: str, known_class: str | None = None) -> bool:
         if self.provider is not None and self.provider != provider:
             return False
         if self.type is not None and self.type not in types:
             return False
-        if self.class_ is not None and (code[0] if code else (smtp[0] if smtp else None)) != self.class_:
+        if self.class_ is not None and (code[0] if code else (smtp[0] if smtp else known_class)) != self.class_:
             return False
         if self.code is not None and (code is None or code[: len(self.code)] != self.code):
             return False
@@ -141,18 +141,20 @@ class Classifier:
         self.rules = [_Compiled(rule, where) for rule, where in combined]
 
     def decide(self, provider: str, types=(), code: str | None = None, smtp: str | None = None,
-               text: str | None = None) -> int | None:
-        """Index of the first rule that matches, or None."""
+               text: str | None = None, known_class: str | None = None) -> int | None:
+        """Index of the first rule that matches, or None. `known_class` is the class a
+        report states without a code (a plain-text bounce that says the failure is
+        permanent): `class` conditions use it when there is neither an enhanced nor an SMTP code."""
         folded = frozenset(t.casefold() for t in types if t)
         components = _components(code) if code else None
         haystack = text or ""
         for i, compiled in enumerate(self.rules):
-            if compiled.matches(provider, folded, components, smtp, haystack):
+            if compiled.matches(provider, folded, components, smtp, haystack, known_class):
                 return i
         return None
 
     def classify(self, provider: str, types=(), status: str | None = None, text: str | None = None,
-                 default: str = "soft_bounce", final: bool = True) -> Verdict:
+                 default: str = "soft_bounce", final: bool = True, known_class: str | None = None) -> Verdict:
         """Classify one failure report.
 
         `status` is the enhanced code the report states (a DSN's Status, SendGrid's
@@ -169,7 +171,7 @@ class Classifier:
         if found and (code is None or (code.endswith(".0.0") and found[0] == code[0])):
             code = found
         smtp = smtp_code(text)
-        index = self.decide(provider, types, code, smtp, text)
+        index = self.decide(provider, types, code, smtp, text, known_class)
         rule = self.rules[index].rule if index is not None else None
         outcome = rule.status if rule is not None else default
         if final and outcome == "deferred":

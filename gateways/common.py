@@ -138,3 +138,14 @@ def verdict_event(verdict, event_id: str, at: datetime, channel: str, address: s
         return [unsubscribe(event_id, at, channel, address, meta)]
     return [delivery(event_id, at, channel, address, message_id, verdict.status, meta,
                      reason=verdict.reason, code=verdict.code)]
+
+
+def json_object(body: bytes | str, what: str) -> dict:
+    """A payload that must be one JSON object; errors say what was expected."""
+    try:
+        doc = msgspec.json.decode(body)
+    except msgspec.DecodeError as exc:
+        raise bad(f"not valid JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise bad(f"{what} is a JSON object")
+    return doc

@@ -1,7 +1,9 @@
 """Mailgun webhooks: `{"signature": {...}, "event-data": {...}}`, one event per request.
 
 Signature (Mailgun "Securing Webhooks"): HMAC-SHA256 of `timestamp` followed by `token`,
-keyed with the webhook signing key, hex, in `signature.signature`.
+keyed with the webhook signing key, hex, in `signature.signature`. The event itself is
+not signed, so a captured signature would vouch for any event: the timestamp must be
+within the window and the token is used once (webhook_auth.py).
 
 Covers: accepted (sent), delivered, failed with severity permanent/temporary and reason
 (bounce, suppress-bounce, suppress-complaint, suppress-unsubscribe, old, generic, ...)
@@ -15,19 +17,22 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from datetime import datetime
 from typing import Any
 
 import msgspec
 
 from gateways.classify import Classifier, enhanced_code, smtp_code
 from gateways.common import Rejected, bad, decode_json, delivery, from_unix, unsubscribe, verdict_event
+from gateways.webhook_auth import Window, credential_bytes, same_secret, unix_seconds
 from schemas.events import Event
 
 
 class Signature(msgspec.Struct):
-    timestamp: str | int
-    token: str
-    signature: str
+    # untyped: a malformed credential is refused by `verify` (403), not taken for a malformed body (400)
+    timestamp: Any = None
+    token: Any = None
+    signature: Any = None
 
 
 class DeliveryStatus(msgspec.Struct, rename={"enhanced_code": "enhanced-code"}):
@@ -65,13 +70,21 @@ def parse(body: bytes) -> Webhook:
     return decode_json(body, Webhook, "Mailgun webhook")
 
 
-def verify(hook: Webhook, signing_key: str) -> None:
+def verify(hook: Webhook, signing_key: str, now: datetime, window: Window) -> tuple[str, datetime]:
+    """Check the signature and the timestamp's freshness; return the token and the time
+    it was signed, for the caller to use the token once."""
     s = hook.signature
-    if s is None or not s.signature:
+    if s is None or s.signature in (None, "") or s.timestamp in (None, "") or s.token in (None, ""):
         raise Rejected(401, "unsigned: `signature` (timestamp, token, signature) is required")
-    expected = hmac.new(signing_key.encode(), f"{s.timestamp}{s.token}".encode(), hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected, s.signature.strip().lower()):
+    if not isinstance(s.token, str) or not isinstance(s.signature, str) or not isinstance(s.timestamp, (str, int)):
+        raise Rejected(403, "Mailgun signature: timestamp, token and signature must be strings")
+    signed = credential_bytes(f"{s.timestamp}{s.token}")
+    expected = hmac.new(signing_key.encode(), signed, hashlib.sha256).hexdigest()
+    if not same_secret(s.signature.strip().lower(), expected):
         raise Rejected(403, "Mailgun signature does not verify with the configured signing key")
+    signed_at = unix_seconds(s.timestamp, "signature.timestamp")
+    window.check(signed_at, now, "signature.timestamp")
+    return s.token, signed_at
 
 
 def events(hook: Webhook, classifier: Classifier) -> list[Event]:

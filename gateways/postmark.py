@@ -15,15 +15,13 @@ Event ids: `postmark:<ID>` for bounces and complaints; `postmark:<MessageID>:<re
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hmac
 from typing import Any
 
 import msgspec
 
 from gateways.classify import Classifier
-from gateways.common import Rejected, bad, decode_json, delivery, from_iso, unsubscribe, verdict_event
+from gateways.common import bad, decode_json, delivery, from_iso, unsubscribe, verdict_event
+from gateways.webhook_auth import check_credentials
 from schemas.events import Event, Resubscribe
 
 
@@ -47,25 +45,7 @@ class Record(msgspec.Struct):
 
 
 def verify(headers, username: str | None, password: str | None, header: tuple[str, str] | None) -> None:
-    if username is not None:
-        auth = headers.get("Authorization", "")
-        scheme, _, value = auth.partition(" ")
-        if scheme.lower() != "basic" or not value:
-            raise Rejected(401, "HTTP Basic credentials are required (put them in the Postmark webhook URL)")
-        try:
-            user, _, pw = base64.b64decode(value, validate=True).decode("utf-8").partition(":")
-        except (binascii.Error, ValueError):
-            raise Rejected(401, "Authorization: not valid Basic credentials") from None
-        ok = hmac.compare_digest(user.encode(), username.encode()) & hmac.compare_digest(pw.encode(), (password or "").encode())
-        if not ok:
-            raise Rejected(403, "wrong Basic credentials")
-    if header is not None:
-        name, expected = header
-        got = headers.get(name)
-        if got is None:
-            raise Rejected(401, f"the header {name} is required")
-        if not hmac.compare_digest(got.encode(), expected.encode()):
-            raise Rejected(403, f"wrong value of the header {name}")
+    check_credentials(headers, username, password, header, where="the Postmark webhook URL")
 
 
 def _need(value, field: str):

@@ -10,14 +10,17 @@ String to sign (AWS: "Verifying the signatures of Amazon SNS messages"): for
 `Notification`, the fields Message, MessageId, Subject (only if present), Timestamp,
 TopicArn, Type; for `SubscriptionConfirmation` and `UnsubscribeConfirmation`, Message,
 MessageId, SubscribeURL, Timestamp, Token, TopicArn, Type. Each as "Name\\nvalue\\n".
-SignatureVersion 1 is RSA PKCS#1 v1.5 with SHA1, version 2 with SHA256.
+SignatureVersion 1 is RSA PKCS#1 v1.5 with SHA1, version 2 with SHA256. A verified
+message whose `Timestamp` is outside the window of the gateway's clock is refused
+(SNS retries a delivery with the message as it was first signed, so the window is long).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-from datetime import datetime, timezone
+import re
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -28,6 +31,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from gateways.common import Rejected, bad, decode_json
+from gateways.webhook_auth import Window, iso_time
 
 
 class Envelope(msgspec.Struct, rename={"type_": "Type"}):
@@ -92,8 +96,9 @@ class TrustStore:
         return named + [c for n, c in self.certs if not (name and n == name)]
 
 
-def verify(env: Envelope, trust: TrustStore, now: datetime | None = None) -> None:
-    """Raise Rejected (401 unsigned, 403 bad signature) unless a trusted certificate signed it."""
+def verify(env: Envelope, trust: TrustStore, now: datetime, window: Window) -> None:
+    """Raise Rejected (401 unsigned, 403 bad signature or stale) unless a trusted
+    certificate signed it and its Timestamp is within the window."""
     if not env.Signature or not env.SignatureVersion:
         raise Rejected(401, "SNS message is not signed (Signature/SignatureVersion missing)")
     algorithm = {"1": hashes.SHA1(), "2": hashes.SHA256()}.get(env.SignatureVersion)
@@ -104,19 +109,22 @@ def verify(env: Envelope, trust: TrustStore, now: datetime | None = None) -> Non
     except (binascii.Error, ValueError):
         raise Rejected(403, "SNS Signature is not base64") from None
     data = string_to_sign(env)
-    now = now or datetime.now(timezone.utc)
-    for cert in trust.candidates(env.SigningCertURL):
-        if not (cert.not_valid_before_utc <= now <= cert.not_valid_after_utc):
-            continue
-        key = cert.public_key()
-        if not isinstance(key, rsa.RSAPublicKey):
-            continue
-        try:
-            key.verify(signature, data, padding.PKCS1v15(), algorithm)
-            return
-        except InvalidSignature:
-            continue
-    raise Rejected(403, "SNS signature does not verify with any trusted certificate")
+    if not any(_signed_by(cert, signature, data, algorithm, now) for cert in trust.candidates(env.SigningCertURL)):
+        raise Rejected(403, "SNS signature does not verify with any trusted certificate")
+    window.check(iso_time(env.Timestamp, "Timestamp"), now, "SNS Timestamp")
+
+
+def _signed_by(cert: x509.Certificate, signature: bytes, data: bytes, algorithm, now: datetime) -> bool:
+    if not (cert.not_valid_before_utc <= now <= cert.not_valid_after_utc):
+        return False
+    key = cert.public_key()
+    if not isinstance(key, rsa.RSAPublicKey):
+        return False
+    try:
+        key.verify(signature, data, padding.PKCS1v15(), algorithm)
+        return True
+    except InvalidSignature:
+        return False
 
 
 def parse(body: bytes) -> Envelope:
@@ -126,11 +134,18 @@ def parse(body: bytes) -> Envelope:
     return env
 
 
+# the SNS endpoints, as the AWS SDKs' message validators match a SigningCertURL's host
+_SNS_HOST = re.compile(r"sns\.[a-zA-Z0-9-]{3,}\.amazonaws\.com(\.cn)?")
+
+
 def confirmable(url: str | None) -> bool:
-    """A SubscribeURL worth fetching: HTTPS on an SNS endpoint of AWS, never elsewhere."""
+    """A SubscribeURL worth fetching: HTTPS, port 443, on an SNS endpoint of AWS, never elsewhere."""
     if not url:
         return False
     parts = urlparse(url)
-    host = parts.hostname or ""
-    return (parts.scheme == "https" and host.startswith("sns.")
-            and (host.endswith(".amazonaws.com") or host.endswith(".amazonaws.com.cn")))
+    try:
+        port = parts.port
+    except ValueError:  # not a number, or out of range
+        return False
+    return (parts.scheme == "https" and port in (None, 443) and parts.username is None
+            and _SNS_HOST.fullmatch(parts.hostname or "") is not None)

@@ -18,7 +18,8 @@ from cryptography.x509.oid import NameOID
 from gateways import sns
 from schemas.events import encode_event
 
-NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)  # the gateway's clock in the HTTP tests
+NOW_UNIX = str(int(NOW.timestamp()))  # a signed timestamp that is fresh at NOW
 
 
 @lru_cache(maxsize=None)
@@ -35,17 +36,18 @@ def rsa_cert(name: str = "sns.test") -> tuple[rsa.RSAPrivateKey, bytes]:
 def sns_envelope(message: str | dict, kind: str = "Notification", key=None, version: str = "2",
                  topic: str = "arn:aws:sns:eu-west-1:123456789012:ses-events", message_id: str = "sns-1",
                  cert_url: str = "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-test.pem",
-                 subject: str | None = None) -> dict:
+                 subject: str | None = None, timestamp: str = "2026-03-01T11:59:58.000Z",
+                 subscribe_url: str | None = None) -> dict:
     """An SNS HTTP delivery, signed like SNS signs it (string to sign per the AWS docs)."""
     text = message if isinstance(message, str) else msgspec.json.encode(message).decode()
     env = {"Type": kind, "MessageId": message_id, "TopicArn": topic, "Message": text,
-           "Timestamp": "2026-03-01T10:00:00.000Z", "SignatureVersion": version, "SigningCertURL": cert_url}
+           "Timestamp": timestamp, "SignatureVersion": version, "SigningCertURL": cert_url}
     if subject is not None:
         env["Subject"] = subject
     if kind != "Notification":
         env["Token"] = "2336412f37fb687f5d51e6e2425c464de12884d"
-        env["SubscribeURL"] = ("https://sns.eu-west-1.amazonaws.com/?Action=ConfirmSubscription"
-                               f"&TopicArn={topic}&Token=2336412f37fb687f5d51e6e2425c464de12884d")
+        env["SubscribeURL"] = subscribe_url or ("https://sns.eu-west-1.amazonaws.com/?Action=ConfirmSubscription"
+                                                f"&TopicArn={topic}&Token=2336412f37fb687f5d51e6e2425c464de12884d")
     key = key or rsa_cert()[0]
     data = sns.string_to_sign(msgspec.json.decode(msgspec.json.encode(env), type=sns.Envelope))
     algorithm = hashes.SHA1() if version == "1" else hashes.SHA256()
@@ -64,20 +66,21 @@ def ec_public_b64(key=None) -> str:
     return base64.b64encode(der).decode()
 
 
-def sendgrid_headers(body: bytes, timestamp: str = "1772359200", key=None) -> dict:
+def sendgrid_headers(body: bytes, timestamp: str = NOW_UNIX, key=None) -> dict:
     key = key or ec_key()
     sig = key.sign(timestamp.encode() + body, ec.ECDSA(hashes.SHA256()))
     return {"X-Twilio-Email-Event-Webhook-Signature": base64.b64encode(sig).decode(),
             "X-Twilio-Email-Event-Webhook-Timestamp": timestamp}
 
 
-def mailgun_signature(key: str, timestamp: str = "1772359200", token: str = "a" * 50) -> dict:
+def mailgun_signature(key: str, timestamp: str = NOW_UNIX, token: str = "a" * 50) -> dict:
     sig = hmac.new(key.encode(), f"{timestamp}{token}".encode(), hashlib.sha256).hexdigest()
     return {"timestamp": timestamp, "token": token, "signature": sig}
 
 
 def canon(events) -> list[dict]:
-    return [msgspec.json.decode(encode_event(e)) for e in events]
+    """Events (or an adapter's Batch of them) as the JSON objects the pipeline reads."""
+    return [msgspec.json.decode(encode_event(e)) for e in getattr(events, "events", events)]
 
 
 def expect(event_id, at, address, message_id, status, channel="email", reason=None, code=None, contact_id=None,
@@ -98,12 +101,14 @@ class Collected:
 
     def __init__(self, fail: bool = False) -> None:
         self.batches: list[list] = []
+        self.letters: list = []  # dead letters: gateway_batches.Letter (item, raw, reason, source)
         self.fail = fail
 
-    async def __call__(self, events) -> None:
+    async def __call__(self, events, letters=()) -> None:
         if self.fail:
             raise ConnectionError("broker unreachable")
         self.batches.append(list(events))
+        self.letters += letters
 
     @property
     def events(self) -> list[dict]:
@@ -118,5 +123,53 @@ def request(app_factory, method: str, path: str, **kwargs) -> tuple[int, dict]:
         async with TestClient(TestServer(app_factory(), host="127.0.0.1")) as client:
             response = await client.request(method, path, **kwargs)
             return response.status, await response.json()
+
+    return asyncio.run(run())
+
+
+def request_text(app_factory, path: str) -> str:
+    """GET a text resource (the gateway's /metrics) from an instance of the app; the same
+    instance as `request` used only when the factory returns one app each time, so pass
+    `gw.app` of one Gateway: its metrics live on the Gateway."""
+    from aiohttp.test_utils import TestClient, TestServer
+
+    async def run():
+        async with TestClient(TestServer(app_factory(), host="127.0.0.1")) as client:
+            response = await client.get(path)
+            assert response.status == 200, response.status
+            return await response.text()
+
+    return asyncio.run(run())
+
+
+class Clock:
+    """The gateway's clock in a test: set, never slept for."""
+
+    def __init__(self, at: datetime = NOW) -> None:
+        self.at = at
+
+    def __call__(self) -> datetime:
+        return self.at
+
+    def advance(self, seconds: float) -> None:
+        self.at += timedelta(seconds=seconds)
+
+
+def raw_request(app_factory, path: str, headers: list[tuple[bytes, bytes]], body: bytes = b"") -> tuple[int, dict]:
+    """One POST written byte for byte, for header values that are not UTF-8 (aiohttp's
+    client will not send those)."""
+    from aiohttp.test_utils import TestServer
+
+    async def run():
+        async with TestServer(app_factory(), host="127.0.0.1") as server:
+            reader, writer = await asyncio.open_connection(server.host, server.port)
+            head = b"".join(name + b": " + value + b"\r\n" for name, value in headers)
+            writer.write(b"POST " + path.encode() + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+                         + b"Content-Length: %d\r\n" % len(body) + head + b"\r\n" + body)
+            answer = await reader.read()
+            writer.close()
+            await writer.wait_closed()
+        status_line, _, rest = answer.partition(b"\r\n")
+        return int(status_line.split()[1]), msgspec.json.decode(rest.partition(b"\r\n\r\n")[2])
 
     return asyncio.run(run())

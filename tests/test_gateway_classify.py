@@ -129,3 +129,38 @@ def test_a_bad_rules_file_is_refused_naming_the_rule(tmp_path, text, message):
     path.write_text(text)
     with pytest.raises(RulesError, match=message):
         Classifier(override=path)
+
+
+# issue 14: classification misses seen in real bounce mail, each checked against RFC 3463 and
+# the IANA registry of enhanced status codes (docs/decisions.md: the registry, code by code)
+ISSUE_14 = [
+    # Lotus Notes' user unknown contains "listed in", which the block-list rule must not take
+    ("dsn", (), "5.1.1", "X-Notes; User jane (jane@corp.example) not listed in public Name & Address Book", "hard_bounce"),
+    ("dsn", (), "5.0.0", "X-Notes; Recipient jane not listed in Domino Directory", "hard_bounce"),
+    # RFC 7293 (RRVS) and RFC 5248: the mailbox changed owner, the account is disabled
+    ("dsn", (), "5.7.17", "smtp; 550 5.7.17 Mailbox owner has changed", "hard_bounce"),
+    ("dsn", (), "5.7.18", "smtp; 550 5.7.18 Domain owner has changed", "hard_bounce"),
+    ("dsn", (), "5.7.13", "smtp; 525 5.7.13 User account disabled", "hard_bounce"),
+    ("dsn", (), "5.0.0", "smtp; 550 No such domain at this location", "hard_bounce"),
+    # a null MX (RFC 7505) is about the domain even when the reporting MTA says 4.0.0
+    ("dsn", (), "4.0.0", "X-Postfix; Domain example.net does not accept mail (nullMX)", "hard_bounce"),
+    # Gmail's rate limit is soft even when it comes with 5.2.1
+    ("dsn", (), "5.2.1", "smtp; 550-5.2.1 The user you are trying to contact is receiving mail at a rate that prevents additional messages from being delivered", "soft_bounce"),
+    # a 5.1.x about the sender's own address is no evidence about the recipient
+    ("dsn", (), "5.1.0", "smtp; 550 5.1.0 <news@shop.example> sender rejected", "soft_bounce"),
+    ("dsn", (), "5.1.0", "smtp; 450 Sender address rejected: Domain not found", "soft_bounce"),
+    ("dsn", (), "5.1.8", "smtp; 553 5.1.8 <news@shop.example>... Domain of sender address does not exist", "soft_bounce"),
+    # a user-unknown text wins over the 5.7.1 some servers give it
+    ("dsn", (), "5.7.1", "smtp; 554 5.7.1 <x@inbox.example>: Recipient address rejected: Nonexistent user", "hard_bounce"),
+]
+
+
+@pytest.mark.parametrize("provider, types, status, text, expected", ISSUE_14)
+def test_issue_14_classification(provider, types, status, text, expected):
+    assert C.classify(provider, types, status=status, text=text).status == expected
+
+
+def test_a_plain_text_bounce_known_to_be_permanent_matches_class_5_rules_without_a_code():
+    text = 'thornborrow@connect4free.net: unrouteable mail domain "connect4free.net"'
+    assert C.classify("bounce", (), text=text).status == "soft_bounce"
+    assert C.classify("bounce", (), text=text, known_class="5").status == "hard_bounce"

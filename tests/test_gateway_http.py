@@ -13,8 +13,8 @@ import pytest
 from bounceback.gateway import Gateway
 from gateways import twilio
 from gateways.config import GatewayConfig, load
-from tests.gateway_helpers import (NOW, Collected, ec_public_b64, mailgun_signature, request, rsa_cert,
-                                   sendgrid_headers, sns_envelope)
+from tests.gateway_helpers import (NOW, Collected, ec_public_b64, mailgun_signature, request, request_text,
+                                   rsa_cert, sendgrid_headers, sns_envelope)
 
 J = msgspec.json.encode
 
@@ -108,7 +108,7 @@ def test_sns_subscription_confirmation_never_fetches_an_address_outside_aws(tmp_
     env_bad["Signature"] = base64.b64encode(_rc()[0].sign(data, padding.PKCS1v15(), hashes.SHA256())).decode()
     status, body = request(gw.app, "POST", "/webhooks/ses", data=J(env_bad))
     assert (status, body["subscription"]) == (200, "logged")
-    assert "sns.*.amazonaws.com" in body["why"]
+    assert "sns.<region>.amazonaws.com" in body["why"]
 
 
 def test_ses_without_trust_accepts_unverified(tmp_path):
@@ -140,15 +140,36 @@ def test_sendgrid_signature_valid_tampered_missing(tmp_path):
     assert len(sink.batches) == 1
 
 
-def test_one_bad_event_rejects_the_whole_batch(tmp_path):
+def test_bad_events_of_a_batch_are_dead_lettered_and_the_good_ones_published(tmp_path):
     gw, sink = _gateway(_config(tmp_path))
-    bad_address = SG + [dict(SG[0], email="not-an-address", sg_event_id="e3")]
-    status, body = request(gw.app, "POST", "/webhooks/sendgrid", data=J(bad_address))
-    assert status == 400 and "event 2" in body["error"] and "$.address" in body["error"]
-    unknown = SG + [dict(SG[0], event="teleported", sg_event_id="e4")]
-    status, body = request(gw.app, "POST", "/webhooks/sendgrid", data=J(unknown))
-    assert status == 400 and "event 2" in body["error"] and "teleported" in body["error"]
-    assert sink.batches == []
+    dropped_invalid = {"email": "not-an-address", "timestamp": 1772359200, "event": "dropped", "reason": "Invalid",
+                       "sg_event_id": "e3", "sg_message_id": "m3.filter0001"}
+    unknown = dict(SG[0], event="teleported", sg_event_id="e4")
+    batch = SG + [dropped_invalid, unknown]
+    status, body = request(gw.app, "POST", "/webhooks/sendgrid", data=J(batch))
+    assert status == 200 and (body["published"], body["dead_lettered"]) == (2, 2)
+    assert [e["event_id"] for e in sink.events] == ["sendgrid:e1", "sendgrid:e2"]
+    letters = {letter.item: (letter.reason, letter.raw, letter.source) for letter in sink.letters}
+    assert letters.keys() == {"SendGrid event 2", "SendGrid event 3"}
+    assert "$.address" in letters["SendGrid event 2"][0] and letters["SendGrid event 2"][1] == J(dropped_invalid)
+    assert "teleported" in letters["SendGrid event 3"][0] and letters["SendGrid event 3"][1] == J(unknown)
+    assert {source for _, _, source in letters.values()} == {"gateway /webhooks/sendgrid SendGrid event 2",
+                                                             "gateway /webhooks/sendgrid SendGrid event 3"}
+    assert [d["item"] for d in body["dead_letters"]] == ["SendGrid event 2", "SendGrid event 3"]
+    metrics = request_text(gw.app, "/metrics")
+    assert 'bounceback_gateway_dead_letters_total{route="/webhooks/sendgrid"} 2.0' in metrics
+    # a body that is not SendGrid's format at all is still refused whole
+    assert request(gw.app, "POST", "/webhooks/sendgrid", data=J({"email": "a@example.com"}))[0] == 400
+
+
+def test_a_single_event_webhook_with_a_bad_address_is_dead_lettered_not_refused(tmp_path):
+    gw, sink = _gateway(_config(tmp_path))
+    hook = msgspec.json.decode(_mg(mailgun_signature(MG_KEY)))
+    hook["event-data"]["recipient"] = "alice at example.com"
+    status, body = request(gw.app, "POST", "/webhooks/mailgun", data=J(hook))
+    assert (status, body["published"], body["dead_lettered"]) == (200, 0, 1)
+    [letter] = sink.letters
+    assert letter.raw == J(hook) and "$.address" in letter.reason
 
 
 # -- Mailgun -------------------------------------------------------------------------------
@@ -243,11 +264,49 @@ def test_mail_endpoint(tmp_path):
     from pathlib import Path
     gw, sink = _gateway(_config(tmp_path))
     raw = (Path(__file__).parent / "mail" / "postfix-multi.eml").read_bytes()
-    assert request(gw.app, "POST", "/mail", data=raw) == (200, {"published": 5})
-    assert request(gw.app, "POST", "/mail", data=(Path(__file__).parent / "mail" / "vacation.eml").read_bytes()) == \
-        (200, {"published": 0})
+    assert request(gw.app, "POST", "/mail", data=raw) == (200, {"published": 5, "kind": "dsn"})
     status, body = request(gw.app, "POST", "/mail", data=b"Subject: hi\n\nhello")
-    assert status == 400 and "not a delivery status notification" in body["error"]
+    assert status == 400 and "not a bounce" in body["error"]
+
+
+def test_skipped_mail_is_answered_with_what_it_was_skipped_as_and_counted(tmp_path):
+    from pathlib import Path
+    gw, sink = _gateway(_config(tmp_path))
+    mail = Path(__file__).parent / "mail"
+    status, body = request(gw.app, "POST", "/mail", data=(mail / "vacation.eml").read_bytes())
+    assert (status, body["published"], body["skipped"]) == (200, 0, "auto-reply") and "auto-repl" in body["reason"]
+    status, body = request(gw.app, "POST", "/mail", data=(mail / "corpus/rfc/rfc5965-b1-minimal.eml").read_bytes())
+    assert (status, body["published"], body["skipped"]) == (200, 0, "redacted feedback report")
+    metrics = request_text(gw.app, "/metrics")
+    assert 'bounceback_gateway_mail_skipped_total{skipped_as="auto-reply"} 1.0' in metrics
+    assert 'bounceback_gateway_mail_skipped_total{skipped_as="redacted feedback report"} 1.0' in metrics
+    assert sink.batches == []
+
+
+MIXED_DSN = (b"From: MAILER-DAEMON@mx.example.net\nTo: bounces@shop.example\nDate: Mon, 02 Mar 2026 09:00:00 +0000\n"
+             b"Message-ID: <dsn-9@mx.example.net>\nSubject: Undeliverable\nMIME-Version: 1.0\n"
+             b"Content-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\n\n"
+             b"--b\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example.net\n\n"
+             b"Final-Recipient: rfc822;anna@example.com\nAction: failed\nStatus: 5.1.1\n\n"
+             b"Final-Recipient: rfc822;bob@localhost\nAction: failed\nStatus: 5.1.1\n\n"
+             b"--b\nContent-Type: text/rfc822-headers\n\nMessage-ID: <m-5@shop.example>\n\n--b--\n")
+
+
+def test_the_same_mail_gives_the_same_events_over_http_and_ingest_mail(tmp_path):
+    from click.testing import CliRunner
+
+    from bounceback.cli import main
+    gw, sink = _gateway(_config(tmp_path))
+    status, body = request(gw.app, "POST", "/mail", data=MIXED_DSN)
+    assert (status, body["published"]) == (200, 1)
+    assert [s["recipient"] for s in body["skipped_recipients"]] == ["rfc822;bob@localhost"]
+    path = tmp_path / "mixed.eml"
+    path.write_bytes(MIXED_DSN)
+    result = CliRunner().invoke(main, ["ingest-mail", str(path), "--dry-run"])
+    assert result.exit_code == 0, result.output
+    printed = [msgspec.json.decode(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    assert printed == sink.events
+    assert "recipient 'rfc822;bob@localhost' skipped" in result.stderr
 
 
 # -- limits and failures -------------------------------------------------------------------

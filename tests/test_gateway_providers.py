@@ -192,13 +192,17 @@ def test_sendgrid_blocked_by_classification_and_bounce_without_text():
         ("hard_bounce", "Invalid Address", None)]
 
 
-def test_sendgrid_refuses_an_event_without_sg_event_id_or_a_non_array():
-    with pytest.raises(Rejected, match="event 0: `sg_event_id`"):
-        sendgrid.events(J([{k: v for k, v in _sg("delivered").items() if k != "sg_event_id"}]), C)
+def test_sendgrid_refuses_an_event_without_sg_event_id_alone_and_a_non_array_whole():
+    no_id = {k: v for k, v in _sg("delivered").items() if k != "sg_event_id"}
+    batch = sendgrid.events(J([no_id, _sg("delivered"), {"event": "delivered"}]), C)
+    assert [e["event_id"] for e in canon(batch)] == ["sendgrid:sg-delivered-1"]
+    assert [(r.item, r.raw) for r in batch.dead] == [("SendGrid event 0", J(no_id)),
+                                                     ("SendGrid event 2", J({"event": "delivered"}))]
+    assert "`sg_event_id` is missing" in batch.dead[0].error and "`email`" in batch.dead[1].error
     with pytest.raises(Rejected, match="Expected `array`"):
         sendgrid.events(J(_sg("delivered")), C)
-    with pytest.raises(Rejected, match=r"\$\[0\]"):
-        sendgrid.events(J([{"event": "delivered"}]), C)
+    with pytest.raises(Rejected, match="item 0 is not a JSON object"):
+        sendgrid.events(J([[1]]), C)
 
 
 # -- Mailgun -------------------------------------------------------------------------------
@@ -411,3 +415,15 @@ def test_canonical_object_or_array():
         canonical.events(J({"type": "tick", "at": "2026-03-04T10:00:00Z"}))
     with pytest.raises(Rejected, match="not valid JSON"):
         canonical.events(b"{")
+
+
+@pytest.mark.parametrize("done, expected", [
+    ("2603011000", "2026-03-01T10:00:00Z"),   # UTC, five seconds before the callback: taken
+    ("2603011100", "2026-03-01T10:00:05Z"),   # a carrier at UTC+1 writes local time: an hour ahead, not taken
+    ("2603010500", "2026-03-01T10:00:05Z"),   # a carrier at UTC-5: five hours behind, not taken
+    ("2603010940", "2026-03-01T10:00:05Z"),   # 20 minutes before the callback: outside the window
+    ("26030110", "2026-03-01T10:00:05Z"),     # not YYMMDDhhmm: the arrival, not a refused callback
+])
+def test_twilio_raw_dlr_done_date_only_where_it_agrees_with_the_arrival(done, expected):
+    out = canon(twilio.events(_tw("delivered", RawDlrDoneDate=done), C, RECEIVED))
+    assert out[0]["occurred_at"] == expected

@@ -8,6 +8,10 @@ import shutil
 import signal
 import subprocess
 import sys
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import msgspec
@@ -54,11 +58,30 @@ class Cluster:
 
     def cli(self, *args: str) -> subprocess.CompletedProcess:
         cmd = [sys.executable, "-m", "bounceback.cli", *args]
-        if args[0] in ("publish", "export-log", "import-bounce-list"):
+        if args[0] in ("publish", "export-log", "import-bounce-list", "ingest-receipts"):
             cmd += ["--broker", self.bootstrap, "--partitions", str(self.partitions), "--topic-prefix", self.prefix]
         result = subprocess.run(cmd, cwd=ROOT, capture_output=True, timeout=300)
         assert result.returncode == 0, result.stderr.decode()
         return result
+
+    @contextmanager
+    def gateway(self, config: str) -> Iterator[str]:
+        """A `bounceback gateway` with this configuration file text, publishing to this
+        cluster; yields its base URL and stops it on leaving."""
+        from streams.processes import free_port, start_listening, stop
+
+        path = self.workdir / "gateway.toml"
+        path.write_text(config)
+        port = free_port()
+        with open(self.workdir / "gateway.log", "ab") as log:
+            process = start_listening(
+                [sys.executable, "-m", "bounceback.cli", "gateway", "--config", str(path), "--port", str(port),
+                 "--broker", self.bootstrap, "--partitions", str(self.partitions), "--topic-prefix", self.prefix],
+                port, 60, "gateway", log)
+            try:
+                yield f"http://127.0.0.1:{port}"
+            finally:
+                stop(process)
 
     def topic(self, name: str) -> str:
         return f"{self.prefix}.{name}"
@@ -160,6 +183,16 @@ class Cluster:
     def stop(self) -> None:
         for worker in self.workers:
             worker.stop()
+
+
+def post(url: str, body: bytes, headers: dict) -> tuple[int, dict]:
+    """POST and the JSON answer, whatever the status."""
+    req = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=30) as response:
+            return response.status, msgspec.json.decode(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, msgspec.json.decode(exc.read())
 
 
 def _card_difference(live: dict | None, replayed: dict) -> str:

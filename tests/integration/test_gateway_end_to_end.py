@@ -1,47 +1,28 @@
 """End to end on a real broker: provider webhooks and a bounce mail posted over HTTP to a
-running `bounceback gateway` end as suppression records; a resent webhook changes nothing."""
+running `bounceback gateway` end as suppression records; a resent webhook changes nothing;
+a bad event of a batch lands in the dead-letter topic with its reason while the rest of
+the batch is applied."""
 
 from __future__ import annotations
 
-import sys
-import urllib.error
-import urllib.request
+import time
 from pathlib import Path
 
 import msgspec
 import pytest
 
-from streams.processes import free_port, start_listening, stop
 from tests.gateway_helpers import ec_public_b64, sendgrid_headers
-from tests.integration.cluster import ROOT
+from tests.integration.cluster import post
 
 pytestmark = pytest.mark.integration
 
 MAIL = Path(__file__).resolve().parents[1] / "mail"
 
 
-def _post(url: str, body: bytes, headers: dict) -> tuple[int, dict]:
-    req = urllib.request.Request(url, data=body, headers=headers, method="POST")
-    try:
-        with urllib.request.urlopen(req, timeout=30) as response:
-            return response.status, msgspec.json.decode(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, msgspec.json.decode(exc.read())
-
-
 def test_webhooks_posted_to_the_gateway_end_as_suppression_records(cluster):
-    config = cluster.workdir / "gateway.toml"
-    config.write_text(f'[sendgrid]\npublic_key = "{ec_public_b64()}"\n')
-    port = free_port()
-    log = open(cluster.workdir / "gateway.log", "ab")
-    gateway = start_listening(
-        [sys.executable, "-m", "bounceback.cli", "gateway", "--config", str(config), "--port", str(port),
-         "--broker", cluster.bootstrap, "--partitions", str(cluster.partitions), "--topic-prefix", cluster.prefix],
-        port, 60, "gateway", log)
-    try:
+    with cluster.gateway(f'[sendgrid]\npublic_key = "{ec_public_b64()}"\n') as base:
         cluster.worker("w1")
         cluster.wait_ready()
-        base = f"http://127.0.0.1:{port}"
         events = msgspec.json.encode([
             {"email": "Hard.Bounce@Example.com", "timestamp": 1772359200, "event": "bounce", "type": "bounce",
              "status": "5.1.1", "reason": "550 5.1.1 The email account that you tried to reach does not exist",
@@ -50,22 +31,41 @@ def test_webhooks_posted_to_the_gateway_end_as_suppression_records(cluster):
              "status": "5.7.1", "reason": "550 5.7.1 blocked using zen.spamhaus.org",
              "sg_event_id": "sg-2", "sg_message_id": "m-2.filter0001"},
         ])
-        headers = dict(sendgrid_headers(events), **{"Content-Type": "application/json"})
-        assert _post(base + "/webhooks/sendgrid", events, headers) == (200, {"published": 2})
+        # signed now: the gateway runs on the real clock and refuses a stale timestamp
+        headers = dict(sendgrid_headers(events, timestamp=str(int(time.time()))), **{"Content-Type": "application/json"})
+        assert post(base + "/webhooks/sendgrid", events, headers) == (200, {"published": 2})
         # SendGrid resends: the same events again are applied once
-        assert _post(base + "/webhooks/sendgrid", events, headers) == (200, {"published": 2})
+        assert post(base + "/webhooks/sendgrid", events, headers) == (200, {"published": 2})
+        # signed an hour ago (a captured request): refused, nothing published
+        stale = dict(sendgrid_headers(events, timestamp=str(int(time.time()) - 3600)), **{"Content-Type": "application/json"})
+        assert post(base + "/webhooks/sendgrid", events, stale)[0] == 403
         # unsigned: refused, nothing published
-        assert _post(base + "/webhooks/sendgrid", events, {"Content-Type": "application/json"})[0] == 401
+        assert post(base + "/webhooks/sendgrid", events, {"Content-Type": "application/json"})[0] == 401
+        # one event of a batch has no usable address: dead-lettered, the other applied, answered 200
+        mixed = msgspec.json.encode([
+            {"email": "not-an-address", "timestamp": 1772359200, "event": "dropped", "reason": "Invalid",
+             "sg_event_id": "sg-3", "sg_message_id": "m-3.filter0001"},
+            {"email": "Unsub@Example.com", "timestamp": 1772359200, "event": "unsubscribe", "sg_event_id": "sg-4"},
+        ])
+        status, answer = post(base + "/webhooks/sendgrid", mixed,
+                              dict(sendgrid_headers(mixed, timestamp=str(int(time.time()))),
+                                   **{"Content-Type": "application/json"}))
+        assert (status, answer["published"], answer["dead_lettered"]) == (200, 1, 1)
         arf = (MAIL / "arf-abuse.eml").read_bytes()
-        assert _post(base + "/mail", arf, {"Content-Type": "message/rfc822"}) == (200, {"published": 1})
+        assert post(base + "/mail", arf, {"Content-Type": "message/rfc822"}) == (200, {"published": 1, "kind": "arf"})
         cluster.wait_idle()
-    finally:
-        stop(gateway)
-        log.close()
 
     suppressions, cards = cluster.live_outputs()
     records = {(r["channel"], r["address"]): r for r in map(msgspec.json.decode, suppressions)}
-    assert records.keys() == {("email", "hard.bounce@example.com"), ("email", "gus@mailbox.example")}
+    assert records.keys() == {("email", "hard.bounce@example.com"), ("email", "gus@mailbox.example"),
+                              ("email", "unsub@example.com")}
+    assert records["email", "unsub@example.com"]["reasons"] == ["unsubscribed"]
+    letters = [(value, dict(headers)) for part in cluster.read("dead-letters").values() for _, value, headers in part]
+    from_gateway = [(value, h) for value, h in letters if h.get("source", b"").startswith(b"gateway")]
+    assert len(from_gateway) == 1
+    value, headers = from_gateway[0]
+    assert msgspec.json.decode(value)["email"] == "not-an-address"
+    assert b"$.address" in headers["reason"] and headers["source"] == b"gateway /webhooks/sendgrid SendGrid event 0"
     assert records["email", "hard.bounce@example.com"]["reasons"] == ["hard_bounce"]
     assert records["email", "hard.bounce@example.com"]["state"] == "blocked"
     assert records["email", "gus@mailbox.example"]["reasons"] == ["complaint"]
