@@ -13,7 +13,7 @@ import msgspec
 import pytest
 
 from bounceback.gateway import Gateway
-from bounceback.replay import fold_log
+from replay.runner import fold
 from gateways import infobip, sinch, smpp, vonage
 from gateways.classify import Classifier
 from gateways.common import Rejected
@@ -179,7 +179,7 @@ def test_the_same_receipt_twice_is_applied_once():
     line = f"{A} id:77 sub:001 dlvrd:000 submit date:2603010900 done date:2603010905 stat:UNDELIV err:006 text:"
     events = [encode_event(e) for _ in range(2) for e in READER.line(line, RECEIVED)]
     assert len(events) == 2 and events[0] == events[1]
-    record = fold_log(events).ledger.addresses[f"sms:{A}"].record()
+    record = fold(events).addresses[f"sms:{A}"].record()
     assert (record.state, record.soft_bounces) == ("active", 1)
 
 
