@@ -7,7 +7,8 @@ import sys
 import click
 import msgspec
 
-from bounceback.options import timestamp
+from bounceback.errors import CommandGroup
+from bounceback.options import timestamp, writable_file
 from bounceback.replay import fold_log, read_lines, write_outputs
 from projections.normalize import AddressNormalizer, InvalidAddress, address_key
 from projections.policy import Policy
@@ -31,7 +32,7 @@ def policy_options(f):
     return f
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=CommandGroup, context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """bounceback: bounce and suppression state for email and SMS, from an event log.
 
@@ -118,7 +119,7 @@ def explain(channel: str, address: str, events: str, as_of, as_json: bool, soft_
 
 _pipeline_options = [
     click.option("--broker", envvar="KAFKA_BOOTSTRAP", default=None,
-                 help="Kafka bootstrap servers (host:port); env KAFKA_BOOTSTRAP."),
+                 help="Kafka bootstrap servers (host:port)."),
     click.option("--partitions", envvar="BOUNCEBACK_PARTITIONS", default=4, show_default=True, type=click.IntRange(1),
                  help="Partitions of the pipeline's topics and tables."),
     click.option("--topic-prefix", envvar="BOUNCEBACK_TOPIC_PREFIX", default="bounceback", show_default=True,
@@ -145,7 +146,7 @@ def _worker_options(f):
         click.option("--clock-interval", envvar="BOUNCEBACK_CLOCK_INTERVAL", default=60.0, show_default=True,
                      type=float, help="Seconds between wall-clock ticks; 0 switches the clock off."),
         click.option("--loglevel", default="info", show_default=True,
-                     type=click.Choice(["debug", "info", "warning", "error"])),
+                     type=click.Choice(["debug", "info", "warning", "error"]), help="Least severe log messages shown."),
         click.option("--restart-on-crash/--exit-on-crash", envvar="BOUNCEBACK_RESTART_ON_CRASH", default=True,
                      show_default=True, help="After a crash, start the worker again from the last commit, "
                                              "or exit (non-zero) and leave that to a supervisor."),
@@ -245,9 +246,10 @@ def create_topics(broker, partitions, topic_prefix):
 
 
 @main.command()
-@click.argument("events", metavar="FILE.jsonl")
+@click.argument("events", metavar="FILE.jsonl", type=click.Path(exists=True, dir_okay=False))
 @pipeline_options
-@click.option("--default-region", "region", default="SE", show_default=True)
+@click.option("--default-region", "region", default="SE", show_default=True,
+              help="Region for phone numbers written without a country code.")
 def publish(events, broker, partitions, topic_prefix, region):
     """Validate a log and publish it to the inbound topic, in order.
 
@@ -298,7 +300,8 @@ def demo(events, keep_running):
 
 
 @main.command("export-log")
-@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="The JSONL file to write.")
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), callback=writable_file,
+              help="The JSONL file to write.")
 @pipeline_options
 def export_log(out_path, broker, partitions, topic_prefix):
     """Write the log as the pipeline applied it (ticks included), so that
