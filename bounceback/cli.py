@@ -135,8 +135,6 @@ def pipeline_options(f):
 
 def _worker_options(f):
     for option in reversed([
-        click.option("--datadir", envvar="BOUNCEBACK_DATADIR", default="bounceback-data", show_default=True,
-                     type=click.Path(file_okay=False), help="Where the worker keeps its RocksDB tables."),
         click.option("--web-port", envvar="BOUNCEBACK_WEB_PORT", default=6066, show_default=True, type=int,
                      help="Port of the worker's HTTP lookups and /metrics."),
         click.option("--web-bind", envvar="BOUNCEBACK_WEB_BIND", default="127.0.0.1", show_default=True,
@@ -162,6 +160,28 @@ def _worker_options(f):
     return f
 
 
+def _datadir_option(default: str | None, default_text: str):
+    return click.option("--datadir", envvar="BOUNCEBACK_DATADIR", default=default, show_default=default_text,
+                        type=click.Path(file_okay=False), help="Where the worker keeps its RocksDB tables.")
+
+
+def _embedded_state_dir(datadir: str) -> None:
+    """The embedded broker starts empty, so a worker's state from an earlier run would not match
+    it: the directory is emptied, but only when it holds nothing else than such state."""
+    import re
+    import shutil
+    from pathlib import Path
+
+    path = Path(datadir)
+    if not path.is_dir():
+        return
+    other = sorted(p.name for p in path.iterdir() if not re.fullmatch(r"v\d+|stopped-cleanly", p.name))
+    if other:
+        raise click.UsageError(f"--datadir {datadir} holds files that are not a worker's state ({', '.join(other[:3])}): "
+                               "the embedded broker starts empty, so give a new or empty directory")
+    shutil.rmtree(path)
+
+
 def _settings(broker, partitions, topic_prefix, soft_bounce_limit=10, region="SE", **worker):
     import os
 
@@ -174,6 +194,7 @@ def _settings(broker, partitions, topic_prefix, soft_bounce_limit=10, region="SE
 
 @main.command()
 @pipeline_options
+@_datadir_option(None, "a temporary directory, removed on exit")
 @_worker_options
 @policy_options
 def run(broker, partitions, topic_prefix, datadir, web_port, web_bind, web_host, clock_interval, loglevel,
@@ -181,38 +202,45 @@ def run(broker, partitions, topic_prefix, datadir, web_port, web_bind, web_host,
     """Run the pipeline: a worker, and the embedded broker when no --broker is given.
 
     With no broker configured it starts the embedded Tansu broker (in memory: its data,
-    and so the worker's state directory, last only as long as this command), creates the
-    topics and starts one worker. With --broker (or KAFKA_BOOTSTRAP) it uses that cluster.
+    and so the worker's state, last only as long as this command), creates the topics and
+    starts one worker. With --broker (or KAFKA_BOOTSTRAP) it uses that cluster. The state
+    is kept in a temporary directory removed on exit, unless --datadir is given.
     Stops cleanly on Ctrl-C.
     """
     import shutil
+    import tempfile
 
     from streams.tansu import EmbeddedBroker
     from streams.worker import run_worker
 
-    embedded = None
-    if broker is None:
-        embedded = EmbeddedBroker().start()
-        broker = embedded.bootstrap
-        # the embedded broker starts empty: state from an earlier run would not match it
-        shutil.rmtree(datadir, ignore_errors=True)
-        click.echo(f"embedded broker on {broker} (in memory)", err=True)
-    settings = _settings(broker, partitions, topic_prefix, soft_bounce_limit, region, datadir=datadir,
-                         web_port=web_port, web_bind=web_bind, web_host=web_host, clock_interval=clock_interval,
-                         tansu=embedded is not None, processing_guarantee=processing_guarantee,
-                         operator_token=operator_token, restart_on_crash=restart_on_crash)
-    if embedded is not None and processing_guarantee == "exactly_once":
-        embedded.stop()
+    if broker is None and processing_guarantee == "exactly_once":
         raise click.UsageError("the embedded broker has no transactions: exactly_once needs --broker")
+    if broker is None and datadir is not None:
+        _embedded_state_dir(datadir)
+    temporary = datadir is None
+    if temporary:
+        datadir = tempfile.mkdtemp(prefix="bounceback-run-")
+    embedded = None
     try:
+        if broker is None:
+            embedded = EmbeddedBroker().start()
+            broker = embedded.bootstrap
+            click.echo(f"embedded broker on {broker} (in memory)", err=True)
+        settings = _settings(broker, partitions, topic_prefix, soft_bounce_limit, region, datadir=datadir,
+                             web_port=web_port, web_bind=web_bind, web_host=web_host, clock_interval=clock_interval,
+                             tansu=embedded is not None, processing_guarantee=processing_guarantee,
+                             operator_token=operator_token, restart_on_crash=restart_on_crash)
         run_worker(settings, loglevel)
     finally:
         if embedded is not None:
             embedded.stop()
+        if temporary:
+            shutil.rmtree(datadir, ignore_errors=True)
 
 
 @main.command()
 @pipeline_options
+@_datadir_option("bounceback-data", "bounceback-data")
 @_worker_options
 @policy_options
 @click.option("--embedded-broker", is_flag=True, help="The broker is the embedded Tansu (applies its workarounds).")
