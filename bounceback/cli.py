@@ -10,6 +10,7 @@ import msgspec
 from bounceback.errors import CommandGroup
 from bounceback.options import timestamp, writable_file
 from bounceback.replay import fold_log, read_lines, write_outputs
+from bounceback.wording import plural
 from projections.normalize import AddressNormalizer, InvalidAddress, address_key
 from projections.policy import Policy
 
@@ -67,8 +68,9 @@ def replay(events: str, out_dir: str, as_of, soft_bounce_limit: int, region: str
         raise click.ClickException(f"cannot read {events}: {exc.strerror or exc}") from None
     counts = write_outputs(result, out_dir)
     click.echo(
-        f"replayed {result.events} events ({counts['rejected']} rejected): "
-        f"{counts['addresses']} addresses, {counts['suppressions']} suppressed, {counts['contacts']} contacts -> {out_dir}",
+        f"replayed {plural(result.events, 'event')} ({counts['rejected']} rejected): "
+        f"{plural(counts['addresses'], 'address')}, {counts['suppressions']} suppressed, "
+        f"{plural(counts['contacts'], 'contact')} -> {out_dir}",
         err=True,
     )
 
@@ -306,24 +308,30 @@ def publish(events, broker, partitions, topic_prefix, region):
                 on_line=lambda n: progress.update(task, completed=n)))
     for line in rejected:
         click.echo(f"{events}:{line.line}: {line.error}", err=True)
-    click.echo(f"published {published} events to {settings.topics.inbound}; {len(rejected)} invalid lines skipped", err=True)
+    click.echo(f"published {plural(published, 'event')} to {settings.topics.inbound}; "
+               f"{plural(len(rejected), 'invalid line')} skipped", err=True)
 
 
 @main.command()
 @click.option("--events", default=None, type=click.Path(exists=True, dir_okay=False),
-              help="The log to publish (default: the sample log in examples/).")
-@click.option("--keep-running", is_flag=True, help="Keep the worker and its HTTP lookups up until Ctrl-C.")
+              help="The log to publish [default: examples/sample.jsonl].")
+@click.option("--keep-running", is_flag=True,
+              help="Keep the worker, the broker and the worker's HTTP pages up until Ctrl-C, "
+                   "and print the URLs to open.")
 def demo(events, keep_running):
-    """Start the embedded broker and a worker, publish the sample log, show suppressions and
-    contact cards as they appear, and check the live state against `bounceback replay`."""
+    """Start the embedded broker and a worker, publish the sample log, show suppressions as they
+    appear and the contact cards once the pipeline has settled, and check the live state against
+    `bounceback replay`. Its work files are removed at the end."""
     from pathlib import Path
 
     from bounceback.demo import run_demo
 
-    log = Path(events) if events else Path(__file__).resolve().parent.parent / "examples" / "sample.jsonl"
-    if not log.exists():
-        raise click.UsageError(f"{log} not found: pass --events FILE.jsonl")
-    if not run_demo(log, keep_running=keep_running):
+    sample = Path("examples") / "sample.jsonl"
+    if events is None:  # beside the package in a checkout; in the working directory in the image
+        events = next((p for p in (Path(__file__).resolve().parent.parent / sample, sample) if p.is_file()), None)
+        if events is None:
+            raise click.ClickException(f"no {sample} here: pass --events FILE.jsonl")
+    if not run_demo(Path(events), keep_running=keep_running):
         raise SystemExit(1)
 
 
@@ -347,7 +355,7 @@ def export_log(out_path, broker, partitions, topic_prefix):
     with open(out_path, "wb") as out:
         for line in lines:
             out.write(line + b"\n")
-    click.echo(f"wrote {len(lines)} events to {out_path}", err=True)
+    click.echo(f"wrote {plural(len(lines), 'event')} to {out_path}", err=True)
 
 
 from sendout.command import plan_sendout  # noqa: E402 - the send-out planner's own module
