@@ -12,7 +12,9 @@ from contextlib import contextmanager
 import click
 import msgspec
 
-from bounceback.options import timestamp
+from bounceback.errors import CommandGroup
+from bounceback.options import timestamp, writable_file
+from bounceback.wording import plural
 from partitions.routing import partition_for
 from projections.normalize import AddressNormalizer, InvalidAddress, address_key
 from replay.runner import DEFAULT_PARTITIONS
@@ -37,7 +39,7 @@ def policy_options(f):
     return f
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=CommandGroup, context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """bounceback: bounce and suppression state for email and SMS, from an event log.
 
@@ -79,8 +81,9 @@ def replay(events: str, out_dir: str, as_of, jobs: int, partitions: int, soft_bo
                                   partitions=partitions, on_progress=lambda n: progress.update(task, completed=n))
     counts = summary.counts
     click.echo(
-        f"replayed {summary.events} events ({counts['rejected']} rejected): "
-        f"{counts['addresses']} addresses, {counts['suppressions']} suppressed, {counts['contacts']} contacts -> {out_dir}",
+        f"replayed {plural(summary.events, 'event')} ({counts['rejected']} rejected): "
+        f"{plural(counts['addresses'], 'address')}, {counts['suppressions']} suppressed, "
+        f"{plural(counts['contacts'], 'contact')} -> {out_dir}",
         err=True,
     )
 
@@ -150,7 +153,7 @@ def explain(channel: str, address: str, events: str, as_of, as_json: bool, soft_
 
 _pipeline_options = [
     click.option("--broker", envvar="KAFKA_BOOTSTRAP", default=None,
-                 help="Kafka bootstrap servers (host:port); env KAFKA_BOOTSTRAP."),
+                 help="Kafka bootstrap servers (host:port)."),
     click.option("--partitions", envvar="BOUNCEBACK_PARTITIONS", default=4, show_default=True, type=click.IntRange(1),
                  help="Partitions of the pipeline's topics and tables."),
     click.option("--topic-prefix", envvar="BOUNCEBACK_TOPIC_PREFIX", default="bounceback", show_default=True,
@@ -166,8 +169,6 @@ def pipeline_options(f):
 
 def _worker_options(f):
     for option in reversed([
-        click.option("--datadir", envvar="BOUNCEBACK_DATADIR", default="bounceback-data", show_default=True,
-                     type=click.Path(file_okay=False), help="Where the worker keeps its RocksDB tables."),
         click.option("--web-port", envvar="BOUNCEBACK_WEB_PORT", default=6066, show_default=True, type=int,
                      help="Port of the worker's HTTP lookups and /metrics."),
         click.option("--web-bind", envvar="BOUNCEBACK_WEB_BIND", default="127.0.0.1", show_default=True,
@@ -177,7 +178,7 @@ def _worker_options(f):
         click.option("--clock-interval", envvar="BOUNCEBACK_CLOCK_INTERVAL", default=60.0, show_default=True,
                      type=float, help="Seconds between wall-clock ticks; 0 switches the clock off."),
         click.option("--loglevel", default="info", show_default=True,
-                     type=click.Choice(["debug", "info", "warning", "error"])),
+                     type=click.Choice(["debug", "info", "warning", "error"]), help="Least severe log messages shown."),
         click.option("--restart-on-crash/--exit-on-crash", envvar="BOUNCEBACK_RESTART_ON_CRASH", default=True,
                      show_default=True, help="After a crash, start the worker again from the last commit, "
                                              "or exit (non-zero) and leave that to a supervisor."),
@@ -193,6 +194,28 @@ def _worker_options(f):
     return f
 
 
+def _datadir_option(default: str | None, default_text: str):
+    return click.option("--datadir", envvar="BOUNCEBACK_DATADIR", default=default, show_default=default_text,
+                        type=click.Path(file_okay=False), help="Where the worker keeps its RocksDB tables.")
+
+
+def _embedded_state_dir(datadir: str) -> None:
+    """The embedded broker starts empty, so a worker's state from an earlier run would not match
+    it: the directory is emptied, but only when it holds nothing else than such state."""
+    import re
+    import shutil
+    from pathlib import Path
+
+    path = Path(datadir)
+    if not path.is_dir():
+        return
+    other = sorted(p.name for p in path.iterdir() if not re.fullmatch(r"v\d+|stopped-cleanly", p.name))
+    if other:
+        raise click.UsageError(f"--datadir {datadir} holds files that are not a worker's state ({', '.join(other[:3])}): "
+                               "the embedded broker starts empty, so give a new or empty directory")
+    shutil.rmtree(path)
+
+
 def _settings(broker, partitions, topic_prefix, soft_bounce_limit=10, region="SE", **worker):
     from streams.settings import Settings, Topics
 
@@ -203,6 +226,7 @@ def _settings(broker, partitions, topic_prefix, soft_bounce_limit=10, region="SE
 
 @main.command()
 @pipeline_options
+@_datadir_option(None, "a temporary directory, removed on exit")
 @_worker_options
 @policy_options
 def run(broker, partitions, topic_prefix, datadir, web_port, web_bind, web_host, clock_interval, loglevel,
@@ -210,38 +234,45 @@ def run(broker, partitions, topic_prefix, datadir, web_port, web_bind, web_host,
     """Run the pipeline: a worker, and the embedded broker when no --broker is given.
 
     With no broker configured it starts the embedded Tansu broker (in memory: its data,
-    and so the worker's state directory, last only as long as this command), creates the
-    topics and starts one worker. With --broker (or KAFKA_BOOTSTRAP) it uses that cluster.
+    and so the worker's state, last only as long as this command), creates the topics and
+    starts one worker. With --broker (or KAFKA_BOOTSTRAP) it uses that cluster. The state
+    is kept in a temporary directory removed on exit, unless --datadir is given.
     Stops cleanly on Ctrl-C.
     """
     import shutil
+    import tempfile
 
     from streams.tansu import EmbeddedBroker
     from streams.worker import run_worker
 
-    embedded = None
-    if broker is None:
-        embedded = EmbeddedBroker().start()
-        broker = embedded.bootstrap
-        # the embedded broker starts empty: state from an earlier run would not match it
-        shutil.rmtree(datadir, ignore_errors=True)
-        click.echo(f"embedded broker on {broker} (in memory)", err=True)
-    settings = _settings(broker, partitions, topic_prefix, soft_bounce_limit, region, datadir=datadir,
-                         web_port=web_port, web_bind=web_bind, web_host=web_host, clock_interval=clock_interval,
-                         tansu=embedded is not None, processing_guarantee=processing_guarantee,
-                         operator_token=operator_token, restart_on_crash=restart_on_crash)
-    if embedded is not None and processing_guarantee == "exactly_once":
-        embedded.stop()
+    if broker is None and processing_guarantee == "exactly_once":
         raise click.UsageError("the embedded broker has no transactions: exactly_once needs --broker")
+    if broker is None and datadir is not None:
+        _embedded_state_dir(datadir)
+    temporary = datadir is None
+    if temporary:
+        datadir = tempfile.mkdtemp(prefix="bounceback-run-")
+    embedded = None
     try:
+        if broker is None:
+            embedded = EmbeddedBroker().start()
+            broker = embedded.bootstrap
+            click.echo(f"embedded broker on {broker} (in memory)", err=True)
+        settings = _settings(broker, partitions, topic_prefix, soft_bounce_limit, region, datadir=datadir,
+                             web_port=web_port, web_bind=web_bind, web_host=web_host, clock_interval=clock_interval,
+                             tansu=embedded is not None, processing_guarantee=processing_guarantee,
+                             operator_token=operator_token, restart_on_crash=restart_on_crash)
         run_worker(settings, loglevel)
     finally:
         if embedded is not None:
             embedded.stop()
+        if temporary:
+            shutil.rmtree(datadir, ignore_errors=True)
 
 
 @main.command()
 @pipeline_options
+@_datadir_option("bounceback-data", "bounceback-data")
 @_worker_options
 @policy_options
 @click.option("--embedded-broker", is_flag=True, help="The broker is the embedded Tansu (applies its workarounds).")
@@ -275,9 +306,10 @@ def create_topics(broker, partitions, topic_prefix):
 
 
 @main.command()
-@click.argument("events", metavar="FILE.jsonl")
+@click.argument("events", metavar="FILE.jsonl", type=click.Path(exists=True, dir_okay=False))
 @pipeline_options
-@click.option("--default-region", "region", default="SE", show_default=True)
+@click.option("--default-region", "region", default="SE", show_default=True,
+              help="Region for phone numbers written without a country code.")
 def publish(events, broker, partitions, topic_prefix, region):
     """Validate a log and publish it to the inbound topic, in order.
 
@@ -306,29 +338,36 @@ def publish(events, broker, partitions, topic_prefix, region):
                 on_line=lambda n: progress.update(task, completed=n)))
     for line in rejected:
         click.echo(f"{events}:{line.line}: {line.error}", err=True)
-    click.echo(f"published {published} events to {settings.topics.inbound}; {len(rejected)} invalid lines skipped", err=True)
+    click.echo(f"published {plural(published, 'event')} to {settings.topics.inbound}; "
+               f"{plural(len(rejected), 'invalid line')} skipped", err=True)
 
 
 @main.command()
 @click.option("--events", default=None, type=click.Path(exists=True, dir_okay=False),
-              help="The log to publish (default: the sample log in examples/).")
-@click.option("--keep-running", is_flag=True, help="Keep the worker and its HTTP lookups up until Ctrl-C.")
+              help="The log to publish [default: examples/sample.jsonl].")
+@click.option("--keep-running", is_flag=True,
+              help="Keep the worker, the broker and the worker's HTTP pages up until Ctrl-C, "
+                   "and print the URLs to open.")
 def demo(events, keep_running):
-    """Start the embedded broker and a worker, publish the sample log, show suppressions and
-    contact cards as they appear, and check the live state against `bounceback replay`."""
+    """Start the embedded broker and a worker, publish the sample log, show suppressions as they
+    appear and the contact cards once the pipeline has settled, and check the live state against
+    `bounceback replay`. Its work files are removed at the end."""
     from pathlib import Path
 
     from bounceback.demo import run_demo
 
-    log = Path(events) if events else Path(__file__).resolve().parent.parent / "examples" / "sample.jsonl"
-    if not log.exists():
-        raise click.UsageError(f"{log} not found: pass --events FILE.jsonl")
-    if not run_demo(log, keep_running=keep_running):
+    sample = Path("examples") / "sample.jsonl"
+    if events is None:  # beside the package in a checkout; in the working directory in the image
+        events = next((p for p in (Path(__file__).resolve().parent.parent / sample, sample) if p.is_file()), None)
+        if events is None:
+            raise click.ClickException(f"no {sample} here: pass --events FILE.jsonl")
+    if not run_demo(Path(events), keep_running=keep_running):
         raise SystemExit(1)
 
 
 @main.command("export-log")
-@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="The JSONL file to write.")
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), callback=writable_file,
+              help="The JSONL file to write.")
 @pipeline_options
 def export_log(out_path, broker, partitions, topic_prefix):
     """Write the log as the pipeline applied it (ticks included), so that
@@ -346,7 +385,7 @@ def export_log(out_path, broker, partitions, topic_prefix):
     with open(out_path, "wb") as out:
         for line in lines:
             out.write(line + b"\n")
-    click.echo(f"wrote {len(lines)} events to {out_path}", err=True)
+    click.echo(f"wrote {plural(len(lines), 'event')} to {out_path}", err=True)
 
 
 from sendout.command import plan_sendout  # noqa: E402 - the send-out planner's own module

@@ -46,11 +46,12 @@ def register(group: click.Group, pipeline_options, _settings) -> None:
     @click.option("--config", "config_path", envvar="BOUNCEBACK_GATEWAY_CONFIG", type=click.Path(dir_okay=False),
                   help="The gateway's TOML file: provider secrets, max_body_bytes, rules (README: gateways).")
     @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0 in a container).")
-    @click.option("--port", default=8025, show_default=True, type=int)
+    @click.option("--port", default=8025, show_default=True, type=int, help="Port to listen on.")
     @pipeline_options
     @click.option("--default-region", "region", default="SE", show_default=True,
                   help="Region for phone numbers written without a country code.")
-    @click.option("--loglevel", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"]))
+    @click.option("--loglevel", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"]),
+                  help="Least severe log messages shown.")
     def gateway(config_path, host, port, broker, partitions, topic_prefix, region, loglevel):
         """Receive provider webhooks (SES via SNS, SendGrid, Mailgun, Postmark; Twilio, Sinch, Vonage,
         Infobip), SMPP delivery receipts, contract events and bounce mails over HTTP, and publish
@@ -95,9 +96,10 @@ def register(group: click.Group, pipeline_options, _settings) -> None:
 
 
     @click.command("ingest-mail")
-    @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, allow_dash=True))
+    @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, allow_dash=True))
     @pipeline_options
-    @click.option("--default-region", "region", default="SE", show_default=True)
+    @click.option("--default-region", "region", default="SE", show_default=True,
+                  help="Region for phone numbers written without a country code.")
     @click.option("--rules", type=click.Path(exists=True, dir_okay=False), help="A rules file tried before the shipped rules.")
     @click.option("--dry-run", is_flag=True, help="Print the canonical events (JSON lines) instead of publishing them.")
     def ingest_mail(files, broker, partitions, topic_prefix, region, rules, dry_run):

@@ -25,7 +25,7 @@ from projections.bounce_list import CHANNELS, LISTS, Invalid
 @click.option("--default-region", "region", default="SE", show_default=True,
               help="Region for phone numbers written without a country code.")
 @click.option("--broker", envvar="KAFKA_BOOTSTRAP", default=None,
-              help="Kafka bootstrap servers (host:port); env KAFKA_BOOTSTRAP.")
+              help="Kafka bootstrap servers (host:port).")
 @click.option("--partitions", envvar="BOUNCEBACK_PARTITIONS", default=4, show_default=True, type=click.IntRange(1),
               help="Partitions of the pipeline's topics.")
 @click.option("--topic-prefix", envvar="BOUNCEBACK_TOPIC_PREFIX", default="bounceback", show_default=True,

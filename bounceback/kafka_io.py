@@ -73,8 +73,8 @@ async def read_topic(bootstrap: str, topic: str) -> dict[int, list[tuple[bytes |
     transactions are skipped."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest",
                                 isolation_level="read_committed")
-    await consumer.start()
     try:
+        await consumer.start()  # inside: a consumer that failed to start is stopped too
         partitions = consumer.partitions_for_topic(topic)
         if partitions is None:
             await consumer._client.force_metadata_update()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import timezone
 
 import click
@@ -18,3 +19,16 @@ def timestamp(ctx, param, value):
         return msgspec.json.decode(msgspec.json.encode(value), type=Timestamp).astimezone(timezone.utc)
     except msgspec.ValidationError:
         raise click.BadParameter(f"{value!r} is not an RFC 3339 timestamp, e.g. 2026-03-04T10:00:00Z") from None
+
+
+def writable_file(ctx, param, value):
+    """A click callback: a file the command can create or overwrite, checked before any work
+    (its directory exists and is writable)."""
+    if value is None:
+        return None
+    directory = os.path.dirname(os.path.abspath(value))
+    if not os.path.isdir(directory):
+        raise click.BadParameter(f"cannot write {value}: no directory {directory}")
+    if not os.access(directory, os.W_OK) or (os.path.exists(value) and not os.access(value, os.W_OK)):
+        raise click.BadParameter(f"cannot write {value}: permission denied")
+    return value

@@ -16,7 +16,7 @@ _SHOWN_INVALID = 20  # invalid rows printed; all of them are in excluded.csv
 @click.command("plan-sendout")
 @click.argument("audience", metavar="AUDIENCE.csv", type=click.Path(exists=True, dir_okay=False))
 @click.option("--sendout-id", required=True, help="The send-out's id: message ids, event ids and the control-group draw derive from it.")
-@click.option("--channel", required=True, type=click.Choice(["email", "sms"]))
+@click.option("--channel", required=True, type=click.Choice(["email", "sms"]), help="The channel the send-out uses.")
 @click.option("--purpose", default="marketing", show_default=True, type=click.Choice(["marketing", "transactional"]),
               help="transactional still sends to addresses that are only unsubscribed (or complained).")
 @click.option("--control-group", "control_percent", default=0.0, show_default=True, type=click.FloatRange(0, 100),
@@ -25,10 +25,11 @@ _SHOWN_INVALID = 20  # invalid rows printed; all of them are in excluded.csv
               help="Directory for recipients.csv, excluded.csv, events.jsonl, summary.json [default: sendout-ID].")
 @click.option("--emit-sent", is_flag=True, help="Also publish a `sent` event per recipient (simulations and demos).")
 @click.option("--broker", envvar="KAFKA_BOOTSTRAP", default=None,
-              help="Kafka bootstrap servers: suppressions are read from the topic, events published; env KAFKA_BOOTSTRAP.")
+              help="Kafka bootstrap servers: suppressions are read from the topic, events published.")
 @click.option("--partitions", envvar="BOUNCEBACK_PARTITIONS", default=4, show_default=True, type=click.IntRange(1),
               help="Partitions of the pipeline's topics.")
-@click.option("--topic-prefix", envvar="BOUNCEBACK_TOPIC_PREFIX", default="bounceback", show_default=True)
+@click.option("--topic-prefix", envvar="BOUNCEBACK_TOPIC_PREFIX", default="bounceback", show_default=True,
+              help="Prefix of every topic name (e.g. bounceback.suppressions).")
 @click.option("--store", default="bounceback-suppressions", show_default=True, type=click.Path(file_okay=False),
               help="Where the local view of the suppression topic is kept (a subdirectory per topic); "
                    "the next run resumes from it.")
