@@ -17,7 +17,8 @@ def command(pipeline_options, _settings) -> click.Command:
     @click.command("ingest-receipts")
     @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, allow_dash=True))
     @pipeline_options
-    @click.option("--default-region", "region", default="SE", show_default=True)
+    @click.option("--default-region", "region", default="SE", show_default=True,
+                  help="Region for phone numbers written without a country code.")
     @click.option("--rules", type=click.Path(exists=True, dir_okay=False), help="A rules file tried before the shipped rules.")
     @click.option("--err-codes", default="gsm_map", show_default=True,
                   help="The rules table the receipts' `err:` codes are read in: gsm_map (3GPP TS 29.002 causes), "
