@@ -24,6 +24,7 @@ import msgspec
 from projections.bounce_list import CHANNELS, LISTS, BounceListReader, Entry, Invalid
 from projections.normalize import AddressNormalizer, InvalidAddress
 from schemas.events import Unblock, encode_event
+from streams.urls import BOUNCE_LISTS_ROUTE, UNBLOCK_ROUTE
 
 SEND_WINDOW = 1000
 INVALID_ROWS_SHOWN = 1000
@@ -142,5 +143,5 @@ def install_operator_views(pipeline, reply) -> None:
                                 "invalid_rows": invalid,
                                 "invalid_rows_not_shown": max(0, summary["invalid"] - len(invalid))}, 200)
 
-    app.page("/addresses/{channel}/{address}/unblock")(UnblockAddress)
-    app.page("/bounce-lists")(BounceListUpload)
+    app.page(UNBLOCK_ROUTE)(UnblockAddress)
+    app.page(BOUNCE_LISTS_ROUTE)(BounceListUpload)

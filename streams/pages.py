@@ -9,9 +9,9 @@ from __future__ import annotations
 from datetime import datetime
 from html import escape
 from string import Template
-from urllib.parse import quote
 
 from schemas.records import AddressRecord, ContactRecord, MessageRecord
+from streams.urls import address_path, contact_path, unblock_path
 
 STATE_WORDS = {"active": "Active", "blocked": "Blocked", "unsubscribed": "Unsubscribed"}
 CHANNEL_WORDS = {"email": "Email", "sms": "Mobile"}
@@ -33,14 +33,6 @@ def esc(value) -> str:
 
 def when(at: datetime | None) -> str:
     return at.strftime("%Y-%m-%d %H:%M UTC") if at is not None else ""
-
-
-def address_path(channel: str, address: str) -> str:
-    return f"/addresses/{channel}/{quote(address, safe='@')}"
-
-
-def contact_path(contact_id: str) -> str:
-    return f"/contacts/{quote(contact_id, safe='')}"
 
 
 _STYLE = """
@@ -220,7 +212,7 @@ def _unblock_button(record: AddressRecord) -> str:
         return ""
     return (f'<button class="unblock" data-channel="{esc(record.channel)}" data-normalised="{esc(record.address)}" '
             f'data-address="{esc(record.address)}" '
-            f'data-unblock-url="{esc(address_path(record.channel, record.address))}/unblock">Unblock</button>')
+            f'data-unblock-url="{esc(unblock_path(record.channel, record.address))}">Unblock</button>')
 
 
 def _reasons(record: AddressRecord, soft_bounce_limit: int) -> str:

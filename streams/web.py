@@ -11,6 +11,7 @@ from prometheus_client.core import GaugeMetricFamily
 from projections.normalize import InvalidAddress
 from streams import metrics, pages
 from streams.operator_api import install_operator_views
+from streams.urls import ADDRESS_ROUTE, CONTACT_ROUTE
 
 _encode = msgspec.json.Encoder().encode
 
@@ -78,7 +79,7 @@ def install_views(pipeline) -> None:
             return web.html(pages.not_found_page(message), status=404, headers=_VARY)
         return _json(web, {"error": message}, status=404, headers=_VARY)
 
-    @app.page("/addresses/{channel}/{address}")
+    @app.page(ADDRESS_ROUTE)
     async def address_view(web, request, channel: str, address: str):
         if channel not in ("email", "sms"):
             return _json(web, {"error": f"channel must be email or sms, not {channel!r}"}, status=400)
@@ -97,7 +98,7 @@ def install_views(pipeline) -> None:
         return _json(web, {"record": entry.state.record(), "contacts": entry.holders, "trail": entry.trail},
                      headers=_VARY)
 
-    @app.page("/contacts/{contact_id}")
+    @app.page(CONTACT_ROUTE)
     async def contact_view(web, request, contact_id: str):
         routed = await route(web, request, pipeline.contacts, contact_id.encode())
         if routed is not None:

@@ -4,13 +4,18 @@ HTML card from whichever worker is asked, and a re-import that changes nothing."
 
 from __future__ import annotations
 
+import html
 import json
 import time
 import urllib.error
 import urllib.request
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+
+from streams.urls import address_path
+from tests.odd_addresses import ODD_EMAILS, ODD_PHONES
 
 pytestmark = pytest.mark.integration
 
@@ -37,6 +42,20 @@ def wait_for_card(workers, contact_id: str, timeout: float = 60) -> None:
     raise TimeoutError(f"no card for {contact_id}")
 
 
+def two_workers_with(cluster, tmp_path, monkeypatch, log: list[dict], contact_id: str):
+    """Two workers with the operator token, the log published and applied, and the card of
+    `contact_id` served by both."""
+    monkeypatch.setenv("BOUNCEBACK_OPERATOR_TOKEN", TOKEN)
+    one, two = cluster.worker("w1"), cluster.worker("w2")
+    cluster.wait_ready()
+    path = tmp_path / "log.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in log))
+    cluster.cli("publish", str(path))
+    cluster.wait_idle()
+    wait_for_card((one, two), contact_id)
+    return one, two
+
+
 def call(worker, method: str, path: str, body: bytes | None = None, headers: dict | None = None):
     request = urllib.request.Request(worker.url + path, data=body, method=method, headers=headers or {})
     try:
@@ -57,7 +76,7 @@ def inbound_of_type(cluster, kind: str) -> list[dict]:
 
 def address_json(worker, key: str) -> dict:
     channel, address = key.split(":", 1)
-    status, _, body = call(worker, "GET", f"/addresses/{channel}/{urllib.request.quote(address)}")
+    status, _, body = call(worker, "GET", address_path(channel, address))
     assert status == 200, body
     return json.loads(body)
 
@@ -73,14 +92,7 @@ def assert_token_checks(cluster, worker, method: str, path: str, body: bytes, ki
 
 
 def test_operator_endpoints_need_the_token_and_their_changes_go_through_the_log(cluster, tmp_path, monkeypatch):
-    monkeypatch.setenv("BOUNCEBACK_OPERATOR_TOKEN", TOKEN)
-    one, two = cluster.worker("w1"), cluster.worker("w2")
-    cluster.wait_ready()
-    log = tmp_path / "log.jsonl"
-    log.write_text("".join(json.dumps(e) + "\n" for e in LOG))
-    cluster.cli("publish", str(log))
-    cluster.wait_idle()
-    wait_for_card((one, two), "c-1")
+    one, two = two_workers_with(cluster, tmp_path, monkeypatch, LOG, "c-1")
 
     # the card: HTML for a browser, JSON for everyone else, from either worker
     for worker in (one, two):
@@ -165,3 +177,61 @@ def test_import_bounce_list_publishes_each_row_once_and_a_re_import_changes_noth
         assert answer["record"] == records[key]
         assert answer["trail"][-1]["decision"].endswith("already applied -> ignored")
     assert len(inbound_of_type(cluster, "bounce_list")) == 9  # sent again, applied once
+
+
+class Page(HTMLParser):
+    """The start tags of a page, with their attributes."""
+
+    def __init__(self, html: bytes) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict]] = []
+        self.feed(html.decode())
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+    def with_class(self, name: str) -> list[dict]:
+        return [a for _, a in self.tags if name in (a.get("class") or "").split()]
+
+
+def test_every_address_the_normaliser_accepts_reaches_its_page_and_the_operator_api(cluster, tmp_path, monkeypatch):
+    """Braces, `|`, `'`, `+`, `/`, `%`, `?`, `#`, unicode local parts, IDN domains and E.164
+    numbers: each address's link on the card opens its page and its Unblock URL unblocks
+    it, from the worker that owns it and from one that forwards the request."""
+    keys = [("email", a) for a in ODD_EMAILS] + [("sms", p) for p in ODD_PHONES]
+    log = [{"type": "contact", "event_id": "ev-c", "occurred_at": "2026-03-01T07:00:00Z", "contact_id": "c-odd",
+            "emails": ODD_EMAILS, "phones": ODD_PHONES}]
+    log += [{"type": "delivery", "event_id": f"ev-{i}", "occurred_at": "2026-03-01T08:00:00Z", "channel": channel,
+             "address": value, "message_id": f"m-{i}", "status": "hard_bounce", "contact_id": "c-odd"}
+            for i, (channel, value) in enumerate(keys)]
+    one, two = two_workers_with(cluster, tmp_path, monkeypatch, log, "c-odd")
+
+    status, _, body = call(one, "GET", "/contacts/c-odd", headers={"Accept": "text/html"})
+    assert status == 200
+    card = Page(body)
+    items = card.with_class("address")
+    assert [i["data-key"] for i in items] == [f"{c}:{v}" for c, v in keys]
+    assert all(i["data-state"] == "blocked" for i in items)
+    links = [a["href"] for a in card.with_class("value")]
+    unblock_urls = [b["data-unblock-url"] for b in card.with_class("unblock")]
+    assert links == [address_path(c, v) for c, v in keys]
+    assert unblock_urls == [f"{link}/unblock" for link in links]
+
+    for n, ((channel, value), link, unblock_url) in enumerate(zip(keys, links, unblock_urls)):
+        for worker in (one, two):
+            status, headers, body = call(worker, "GET", link, headers={"Accept": "text/html"})
+            assert status == 200 and headers["Content-Type"].startswith("text/html"), (worker.name, value, body[:200])
+            assert f'data-key="{html.escape(f"{channel}:{value}")}"'.encode() in body, (worker.name, value)
+            status, _, body = call(worker, "GET", link)
+            assert status == 200 and json.loads(body)["record"]["address"] == value, (worker.name, value, body[:200])
+        status, _, answer = call((one, two)[n % 2], "POST", unblock_url,
+                                 json.dumps({"actor": "ops", "note": f"unblock {value}"}).encode(), bearer(TOKEN))
+        assert status == 202, (value, answer)
+        assert json.loads(answer)["address"] == f"{channel}:{value}"
+    cluster.wait_idle()
+
+    for channel, value in keys:
+        status, _, body = call(two, "GET", address_path(channel, value))
+        assert json.loads(body)["record"]["state"] == "active", value
+    assert sorted((u["channel"], u["address"]) for u in inbound_of_type(cluster, "unblock")) == sorted(keys)
+    assert sum(len(r) for r in cluster.read("dead-letters").values()) == 0
