@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from streams.operator_api import BODY_MAX_BYTES, NOTE_MAX_CHARS
+from streams.partitioning import partition_for
 from streams.urls import address_path
 from tests.odd_addresses import ODD_EMAILS, ODD_PHONES
 
@@ -234,4 +236,49 @@ def test_every_address_the_normaliser_accepts_reaches_its_page_and_the_operator_
         status, _, body = call(two, "GET", address_path(channel, value))
         assert json.loads(body)["record"]["state"] == "active", value
     assert sorted((u["channel"], u["address"]) for u in inbound_of_type(cluster, "unblock")) == sorted(keys)
+    assert sum(len(r) for r in cluster.read("dead-letters").values()) == 0
+
+
+def _unknown_addresses(partitions: int) -> list[str]:
+    """Addresses no event mentions, one owned by each partition (so each worker is asked
+    about some it owns and some another worker owns)."""
+    found: dict[int, str] = {}
+    for n in range(1000):
+        candidate = f"nobody{n}@example.com"
+        found.setdefault(partition_for(f"email:{candidate}", partitions), candidate)
+        if len(found) == partitions:
+            return list(found.values())
+    raise AssertionError("no address for some partition")
+
+
+def test_requests_the_pipeline_would_drop_are_refused_before_anything_is_published(cluster, tmp_path, monkeypatch):
+    one, two = two_workers_with(cluster, tmp_path, monkeypatch, LOG, "c-1")
+    unblock = "/addresses/email/carl@example.com/unblock"
+
+    def post(worker, body: dict | bytes, path: str = unblock):
+        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+        status, _, answer = call(worker, "POST", path, raw, bearer(TOKEN))
+        return status, json.loads(answer)["error"] if status >= 400 else json.loads(answer)
+
+    # the 70 kB note the worker used to dead-letter after a 202, and a body near 1 MB (was a 500)
+    assert post(one, {"actor": "ops", "note": "x" * 70_000}) == (
+        400, f"note is 70000 characters, over the limit of {NOTE_MAX_CHARS} - at `$.note`")
+    assert post(two, {"actor": "ops", "note": "x" * 1_000_000}) == (
+        400, f"note is 1000000 characters, over the limit of {NOTE_MAX_CHARS} - at `$.note`")
+    status, error = post(one, {"actor": "ops", "note": "x" * 1_100_000})
+    assert status == 413 and str(BODY_MAX_BYTES) in error
+    assert post(two, {"actor": "ops"}) == (400, "note is required - at `$.note`")
+    assert post(one, {"actor": "o" * 201, "note": "n"})[0] == 400
+    for address in _unknown_addresses(cluster.partitions):
+        for worker in (one, two):
+            status, error = post(worker, {"actor": "ops", "note": "n"}, f"/addresses/email/{address}/unblock")
+            assert (status, error) == (404, f"no event has mentioned email:{address}: there is nothing to unblock")
+    assert inbound_of_type(cluster, "unblock") == [], "a refused request must publish nothing"
+
+    # the one request that may pass, passes, and the pipeline applies it
+    status, answer = post(two, {"actor": "ops", "note": "mailbox restored"})
+    assert status == 202, answer
+    cluster.wait_idle()
+    assert address_json(one, "email:carl@example.com")["record"]["state"] == "active"
+    assert len(inbound_of_type(cluster, "unblock")) == 1
     assert sum(len(r) for r in cluster.read("dead-letters").values()) == 0
