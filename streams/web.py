@@ -9,7 +9,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
 from projections.normalize import InvalidAddress
-from streams import metrics, pages
+from streams import metrics, pages, web_guard
 from streams.operator_api import install_operator_views
 from streams.urls import ADDRESS_ROUTE, CONTACT_ROUTE
 
@@ -58,6 +58,7 @@ class _LagCollector:
 
 def install_views(pipeline) -> None:
     app = pipeline.app
+    web_guard.install(app.web.web_app)
     try:
         metrics.REGISTRY.register(_LagCollector(pipeline))
     except ValueError:  # already registered by an earlier pipeline in this process
