@@ -111,6 +111,20 @@ def install_views(pipeline) -> None:
             return web.html(pages.contact_page(entry.render(contact_id), limit), headers=_VARY)
         return _json(web, entry.render(contact_id), headers=_VARY)
 
+    def asset_view(asset: pages.Asset):
+        async def view(web, request):
+            # the URL the pages use names the content's digest: it may be kept for a year
+            return web.bytes(asset.content, content_type=asset.content_type,
+                             headers={"Cache-Control": "public, max-age=31536000, immutable"})
+
+        view.__name__ = f"asset_{asset.name.replace('.', '_')}"
+        return view
+
+    for asset in pages.ASSETS.values():
+        app.page(f"/assets/{asset.name}")(asset_view(asset))
+    # what a browser asks for without a page naming its icon
+    app.page("/favicon.ico", name="favicon")(asset_view(pages.ASSETS["favicon.svg"]))
+
     @app.page("/metrics")
     async def metrics_view(web, request):
         return web.bytes(generate_latest(metrics.REGISTRY), content_type=CONTENT_TYPE_LATEST.split(";")[0])

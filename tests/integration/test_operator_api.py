@@ -15,8 +15,10 @@ from pathlib import Path
 import pytest
 
 from streams.operator_api import BODY_MAX_BYTES, NOTE_MAX_CHARS
+from streams.pages import ASSETS
 from streams.partitioning import partition_for
 from streams.urls import address_path
+from streams.web_guard import SECURITY_HEADERS
 from tests.odd_addresses import ODD_EMAILS, ODD_PHONES
 
 pytestmark = pytest.mark.integration
@@ -282,3 +284,32 @@ def test_requests_the_pipeline_would_drop_are_refused_before_anything_is_publish
     assert address_json(one, "email:carl@example.com")["record"]["state"] == "active"
     assert len(inbound_of_type(cluster, "unblock")) == 1
     assert sum(len(r) for r in cluster.read("dead-letters").values()) == 0
+
+
+def test_every_page_carries_the_security_headers_and_its_assets(cluster, tmp_path, monkeypatch):
+    one, two = two_workers_with(cluster, tmp_path, monkeypatch, LOG, "c-1")
+
+    # one of the two workers owns c-1 and the other forwards: both answers carry the headers
+    for worker in (one, two):
+        for path, accept, status in [("/contacts/c-1", "text/html", 200), ("/contacts/c-1", "application/json", 200),
+                                     ("/addresses/email/carl@example.com", "text/html", 200),
+                                     ("/contacts/nobody", "text/html", 404)]:
+            got, headers, body = call(worker, "GET", path, headers={"Accept": accept})
+            assert got == status, (worker.name, path, body[:200])
+            for name, value in SECURITY_HEADERS.items():
+                assert headers.get(name) == value, (worker.name, path, name)
+        for asset in ASSETS.values():
+            got, headers, body = call(worker, "GET", asset.url)
+            assert (got, headers["Content-Type"].split(";")[0], body) == (200, asset.content_type, asset.content)
+        got, headers, _ = call(worker, "GET", "/favicon.ico")
+        assert (got, headers["Content-Type"]) == (200, "image/svg+xml")
+
+    # a URL over aiohttp's request-line limit: refused, logged as one warning, no traceback
+    before = one.log_path.stat().st_size
+    status, _, _ = call(one, "GET", "/contacts/" + "a" * 9000)
+    assert status in (400, 414)
+    assert call(one, "GET", "/contacts/c-1")[0] == 200
+    time.sleep(1)
+    logged = one.log_path.read_bytes()[before:].decode(errors="replace")
+    assert "refused a request that HTTP could not parse (answered 400): LineTooLong" in logged
+    assert "ERROR" not in logged and "Traceback" not in logged, logged
