@@ -7,14 +7,21 @@
 
 Neither changes state itself: each publishes contract events to the inbound topic, to the
 partition that owns the address, and answers once the broker has them. The pipeline then
-applies them like any other event, and a replay of the log sees them too. Any worker can
-take these requests: no routing to the owner is needed.
+applies them like any other event, and a replay of the log sees them too.
+
+A request is never answered 2xx for an event the pipeline would then drop: every event is
+checked here with the worker's own decoder (`decode_event`: the contract and the
+MAX_EVENT_BYTES limit) before anything is published, fields have limits of their own
+(ACTOR_MAX_CHARS, NOTE_MAX_CHARS, SOURCE_MAX_CHARS), an unblock needs an address some
+event has mentioned (the worker that owns the address is asked), and a broker that does
+not take the event is a 503, not a 500.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hmac
+import logging
 import tempfile
 import uuid
 from datetime import datetime, timezone
@@ -23,16 +30,35 @@ import msgspec
 
 from projections.bounce_list import CHANNELS, LISTS, BounceListReader, Entry, Invalid
 from projections.normalize import AddressNormalizer, InvalidAddress
-from schemas.events import Unblock, encode_event
+from schemas.events import InvalidEvent, Unblock, decode_event, encode_event
+from streams.urls import BOUNCE_LISTS_ROUTE, UNBLOCK_ROUTE, address_path
+
+log = logging.getLogger("bounceback")
 
 SEND_WINDOW = 1000
 INVALID_ROWS_SHOWN = 1000
 TOKEN_VARIABLE = "BOUNCEBACK_OPERATOR_TOKEN"
-_encode = msgspec.json.Encoder().encode
+# limits of the operator's own words (docs/decisions.md); with them an unblock event stays
+# far below the pipeline's MAX_EVENT_BYTES, which is checked as well
+NOTE_MAX_CHARS = 4000
+ACTOR_MAX_CHARS = 200
+SOURCE_MAX_CHARS = 200
+BODY_MAX_BYTES = 1 << 20  # an unblock request body (aiohttp's own default limit)
+PUBLISH_TIMEOUT = 30.0  # seconds the broker has to acknowledge an event
+OWNER_TIMEOUT = 10.0  # seconds the worker that owns an address has to answer
+
+
+class Refused(Exception):
+    """A request answered with `status` and `reason`, before anything more is published."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
 
 
 class UnblockRequest(msgspec.Struct, forbid_unknown_fields=False):
-    actor: str
+    actor: str | None = None
     note: str | None = None
 
 
@@ -52,6 +78,74 @@ def check_bearer(authorization: str | None, configured: str | None) -> tuple[int
     return None
 
 
+def required_text(value: str | None, field: str, limit: int) -> str:
+    """The value stripped; refused (400, naming the field) when blank or longer than `limit`."""
+    text = (value or "").strip()
+    if not text:
+        raise Refused(400, f"{field} is required - at `$.{field}`")
+    if len(text) > limit:
+        raise Refused(400, f"{field} is {len(text)} characters, over the limit of {limit} - at `$.{field}`")
+    return text
+
+
+def normalised_address(channel: str, address: str, normalise) -> str:
+    if channel not in ("email", "sms"):
+        raise Refused(400, f"channel must be email or sms, not {channel!r}")
+    try:
+        return normalise(channel, address)
+    except InvalidAddress as exc:
+        raise Refused(400, str(exc)) from None
+
+
+def checked(event) -> bytes:
+    """The event as the pipeline will read it, or Refused(400) when its own decoder would
+    dead-letter it (e.g. over MAX_EVENT_BYTES)."""
+    raw = encode_event(event)
+    try:
+        decode_event(raw)
+    except InvalidEvent as exc:
+        raise Refused(400, f"the pipeline would refuse this {event.__struct_config__.tag} event: {exc}") from None
+    return raw
+
+
+def unblock_event(channel: str, normalised: str, body: bytes, now: datetime | None = None,
+                  event_id: str | None = None) -> tuple[Unblock, bytes]:
+    """The unblock event a request body asks for, checked; raises Refused(400) naming the field."""
+    try:
+        request = _decode_unblock(body)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise Refused(400, f"the body must be a JSON object {{\"actor\": ..., \"note\": ...}}: {exc}") from None
+    event = Unblock(event_id=event_id or f"unblock-{uuid.uuid4().hex[:16]}",
+                    occurred_at=now or datetime.now(timezone.utc), channel=channel, address=normalised,
+                    actor=required_text(request.actor, "actor", ACTOR_MAX_CHARS),
+                    note=required_text(request.note, "note", NOTE_MAX_CHARS))
+    return event, checked(event)
+
+
+async def from_broker(awaitable, timeout: float = PUBLISH_TIMEOUT):
+    """The result of a producer call (a send, or the acknowledgement it returned); any
+    error of the producer or the broker, or no answer within `timeout`, is Refused(503)."""
+    try:
+        return await asyncio.wait_for(asyncio.shield(awaitable), timeout)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # whatever the producer raises: the request failed, the worker did not
+        reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        log.warning("operator API: the broker did not take an event: %s", reason)
+        raise Refused(503, f"the broker did not take the event ({reason}); try again") from None
+
+
+async def read_body(content, limit: int = BODY_MAX_BYTES) -> bytes:
+    """The request body, or Refused(413) once it passes `limit` bytes."""
+    chunks, size = [], 0
+    async for chunk in content.iter_chunked(1 << 16):
+        size += len(chunk)
+        if size > limit:
+            raise Refused(413, f"the request body is over the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def install_operator_views(pipeline, reply) -> None:
     """`reply(web, obj, status, headers=None)` answers JSON."""
     app = pipeline.app
@@ -65,13 +159,36 @@ def install_operator_views(pipeline, reply) -> None:
         headers = {"WWW-Authenticate": 'Bearer realm="bounceback"'} if status == 401 else None
         return reply(web, {"error": reason}, status, headers)
 
-    async def send(event):
-        """Put the event on the inbound partition of its address, outside any transaction
-        (as Pipeline.publish_inbound does), without waiting: returns (ack, partition)."""
-        partition = pipeline.partition(f"{event.channel}:{event.address}")
+    async def send(partition: int, value: bytes):
+        """Put an event on an inbound partition, outside any transaction (as
+        Pipeline.publish_inbound does), without waiting: returns the acknowledgement."""
         producer = app.producer
         await producer.maybe_start()
-        return await producer.send(inbound, None, encode_event(event), partition, None, None), partition
+        return await producer.send(inbound, None, value, partition, None, None)
+
+    async def mentioned(channel: str, address: str) -> bool:
+        """Whether any event has mentioned the address, as the worker that owns it knows."""
+        key = f"{channel}:{address}"
+        try:
+            owner = app.router.key_store(pipeline.addresses.name, key.encode())
+        except Exception as exc:  # no assignment yet
+            raise Refused(503, f"no worker holds {key} yet ({exc!r}); try again") from None
+        here = app.conf.canonical_url
+        if (owner.host, owner.port) == (here.host, here.port):
+            entry = pipeline.lookup_address(key)
+            return entry is not None and entry.state is not None
+        import aiohttp
+
+        url = owner.with_path(address_path(channel, address), encoded=True)
+        try:
+            async with app.http_client.get(url, headers={"Accept": "application/json"},
+                                           timeout=aiohttp.ClientTimeout(total=OWNER_TIMEOUT)) as answer:
+                status = answer.status
+        except Exception as exc:
+            raise Refused(503, f"the worker that holds {key} did not answer ({exc!r}); try again") from None
+        if status in (200, 404):
+            return status == 200
+        raise Refused(503, f"the worker that holds {key} answered {status}; try again")
 
     from faust.web import View
 
@@ -80,23 +197,15 @@ def install_operator_views(pipeline, reply) -> None:
             denied = refused(self, request)
             if denied is not None:
                 return denied
-            if channel not in ("email", "sms"):
-                return reply(self, {"error": f"channel must be email or sms, not {channel!r}"}, 400)
             try:
-                normalised = pipeline.normalise(channel, address)
-            except InvalidAddress as exc:
-                return reply(self, {"error": str(exc)}, 400)
-            try:
-                body = _decode_unblock(await request.read())
-            except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-                return reply(self, {"error": f"the body must be JSON {{\"actor\": ..., \"note\": ...}}: {exc}"}, 400)
-            if not body.actor.strip():
-                return reply(self, {"error": "actor must name who unblocks - at `$.actor`"}, 400)
-            event = Unblock(event_id=f"unblock-{uuid.uuid4().hex[:16]}", occurred_at=datetime.now(timezone.utc),
-                            channel=channel, address=normalised, actor=body.actor.strip(),
-                            note=(body.note or "").strip() or None)
-            ack, partition = await send(event)
-            await ack
+                normalised = normalised_address(channel, address, pipeline.normalise)
+                event, value = unblock_event(channel, normalised, await read_body(request.content))
+                if not await mentioned(channel, normalised):
+                    raise Refused(404, f"no event has mentioned {channel}:{normalised}: there is nothing to unblock")
+                partition = pipeline.partition(f"{channel}:{normalised}")
+                await from_broker(await from_broker(send(partition, value)))
+            except Refused as exc:
+                return reply(self, {"error": exc.reason}, exc.status)
             return reply(self, {"event_id": event.event_id, "address": f"{channel}:{normalised}",
                                 "topic": inbound, "partition": partition}, 202)
 
@@ -108,39 +217,52 @@ def install_operator_views(pipeline, reply) -> None:
             query = request.query
             list_name = query.get("list")
             channel = query.get("channel", "auto")
+            source = query.get("source") or "upload"
             if list_name not in LISTS:
                 return reply(self, {"error": f"list must be one of {', '.join(LISTS)} (query parameter `list`)"}, 400)
             if channel not in CHANNELS:
                 return reply(self, {"error": f"channel must be one of {', '.join(CHANNELS)} (query parameter `channel`)"}, 400)
+            if len(source) > SOURCE_MAX_CHARS:
+                return reply(self, {"error": f"source is {len(source)} characters, over the limit of "
+                                             f"{SOURCE_MAX_CHARS} (query parameter `source`)"}, 400)
             dry_run = query.get("dry_run", "") not in ("", "0", "false", "no")
-            reader = BounceListReader(list_name, channel, query.get("source") or "upload",
-                                      datetime.now(timezone.utc),
+            reader = BounceListReader(list_name, channel, source, datetime.now(timezone.utc),
                                       AddressNormalizer(pipeline.settings.policy.default_region, cache_limit=4096))
             from bounceback.bounce_import import file_lines
 
             invalid: list[dict] = []
-            with tempfile.TemporaryFile() as spool:
-                # the body goes to disk first, so a large list never sits in the worker's memory
-                async for chunk in request.content.iter_chunked(1 << 16):
-                    spool.write(chunk)
-                spool.seek(0)
-                pending = []
-                for n, item in enumerate(reader.read(file_lines(spool)), 1):
-                    kind = type(item)
-                    if kind is Entry and not dry_run:
-                        pending.append((await send(item.event))[0])
-                    elif kind is Invalid and len(invalid) < INVALID_ROWS_SHOWN:
-                        invalid.append({"line": item.line, "reason": item.reason})
-                    if len(pending) >= SEND_WINDOW:
-                        await asyncio.gather(*pending)
-                        pending.clear()
-                    elif n % 1000 == 0:
-                        await asyncio.sleep(0)  # let the worker's other tasks run
-                await asyncio.gather(*pending)
+            sent = 0
+            try:
+                with tempfile.TemporaryFile() as spool:
+                    # the body goes to disk first, so a large list never sits in the worker's memory
+                    async for chunk in request.content.iter_chunked(1 << 16):
+                        spool.write(chunk)
+                    spool.seek(0)
+                    pending = []
+                    for n, item in enumerate(reader.read(file_lines(spool)), 1):
+                        kind = type(item)
+                        if kind is Entry and not dry_run:
+                            event = item.event
+                            partition = pipeline.partition(f"{event.channel}:{event.address}")
+                            pending.append(await from_broker(send(partition, checked(event))))
+                        elif kind is Invalid and len(invalid) < INVALID_ROWS_SHOWN:
+                            invalid.append({"line": item.line, "reason": item.reason})
+                        if len(pending) >= SEND_WINDOW:
+                            await from_broker(asyncio.gather(*pending))
+                            sent += len(pending)
+                            pending.clear()
+                        elif n % 1000 == 0:
+                            await asyncio.sleep(0)  # let the worker's other tasks run
+                    await from_broker(asyncio.gather(*pending))
+                    sent += len(pending)
+            except Refused as exc:
+                # entry ids derive from the entry itself: importing the list again applies each once
+                return reply(self, {"error": f"{exc.reason} ({sent} entries were acknowledged before; "
+                                             "importing the list again is safe)", "acknowledged": sent}, exc.status)
             summary = reader.summary.as_dict()
             return reply(self, {**summary, "list": list_name, "dry_run": dry_run, "topic": inbound,
                                 "invalid_rows": invalid,
                                 "invalid_rows_not_shown": max(0, summary["invalid"] - len(invalid))}, 200)
 
-    app.page("/addresses/{channel}/{address}/unblock")(UnblockAddress)
-    app.page("/bounce-lists")(BounceListUpload)
+    app.page(UNBLOCK_ROUTE)(UnblockAddress)
+    app.page(BOUNCE_LISTS_ROUTE)(BounceListUpload)

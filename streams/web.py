@@ -9,8 +9,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
 from projections.normalize import InvalidAddress
-from streams import metrics, pages
+from streams import metrics, pages, web_guard
 from streams.operator_api import install_operator_views
+from streams.urls import ADDRESS_ROUTE, CONTACT_ROUTE
 
 _encode = msgspec.json.Encoder().encode
 
@@ -57,6 +58,7 @@ class _LagCollector:
 
 def install_views(pipeline) -> None:
     app = pipeline.app
+    web_guard.install(app.web.web_app)
     try:
         metrics.REGISTRY.register(_LagCollector(pipeline))
     except ValueError:  # already registered by an earlier pipeline in this process
@@ -78,7 +80,7 @@ def install_views(pipeline) -> None:
             return web.html(pages.not_found_page(message), status=404, headers=_VARY)
         return _json(web, {"error": message}, status=404, headers=_VARY)
 
-    @app.page("/addresses/{channel}/{address}")
+    @app.page(ADDRESS_ROUTE)
     async def address_view(web, request, channel: str, address: str):
         if channel not in ("email", "sms"):
             return _json(web, {"error": f"channel must be email or sms, not {channel!r}"}, status=400)
@@ -97,7 +99,7 @@ def install_views(pipeline) -> None:
         return _json(web, {"record": entry.state.record(), "contacts": entry.holders, "trail": entry.trail},
                      headers=_VARY)
 
-    @app.page("/contacts/{contact_id}")
+    @app.page(CONTACT_ROUTE)
     async def contact_view(web, request, contact_id: str):
         routed = await route(web, request, pipeline.contacts, contact_id.encode())
         if routed is not None:
@@ -108,6 +110,20 @@ def install_views(pipeline) -> None:
         if wants_html(request):
             return web.html(pages.contact_page(entry.render(contact_id), limit), headers=_VARY)
         return _json(web, entry.render(contact_id), headers=_VARY)
+
+    def asset_view(asset: pages.Asset):
+        async def view(web, request):
+            # the URL the pages use names the content's digest: it may be kept for a year
+            return web.bytes(asset.content, content_type=asset.content_type,
+                             headers={"Cache-Control": "public, max-age=31536000, immutable"})
+
+        view.__name__ = f"asset_{asset.name.replace('.', '_')}"
+        return view
+
+    for asset in pages.ASSETS.values():
+        app.page(f"/assets/{asset.name}")(asset_view(asset))
+    # what a browser asks for without a page naming its icon
+    app.page("/favicon.ico", name="favicon")(asset_view(pages.ASSETS["favicon.svg"]))
 
     @app.page("/metrics")
     async def metrics_view(web, request):

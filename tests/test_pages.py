@@ -7,6 +7,7 @@ import re
 from datetime import datetime, timezone
 from html.parser import HTMLParser
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -155,3 +156,92 @@ class _Request:
 ])
 def test_html_only_when_the_client_asks_for_it(accept, html):
     assert wants_html(_Request(accept)) is html
+
+
+def _card(addresses: int, messages: int, **extra) -> ContactRecord | SimpleNamespace:
+    card = ContactRecord("c-1", [address(f"a{i}@example.com", "active", []) for i in range(addresses)],
+                         [message(f"m-{i}", "delivered") for i in range(messages)])
+    return SimpleNamespace(**{f: getattr(card, f) for f in card.__struct_fields__}, **extra) if extra else card
+
+
+@pytest.mark.parametrize("addresses, messages, header", [
+    (1, 1, "1 address · 1 message"),
+    (2, 0, "2 addresses · 0 messages"),
+    (0, 3, "0 addresses · 3 messages"),
+])
+def test_counts_are_plural_only_when_more_than_one(addresses, messages, header):
+    html = contact_page(_card(addresses, messages), 10)
+    assert f'<p class="sub">{header}</p>' in html
+
+
+def test_soft_bounce_count_is_singular_for_one():
+    html = contact_page(ContactRecord("c-1", [address("a@b.se", "active", [], soft=1)], []), 10)
+    assert "1 soft bounce since the latest delivery" in html
+
+
+@pytest.mark.parametrize("total, note", [
+    (250, "150 older messages not shown"),
+    (101, "1 older message not shown"),
+    (100, None),
+    (None, None),  # a record from before `messages_total`
+])
+def test_the_messages_tab_says_how_many_older_messages_are_not_shown(total, note):
+    card = _card(1, 100, messages_total=total) if total is not None else _card(1, 100)
+    html = contact_page(card, 10)
+    older = re.findall(r'<p class="older">([^<]*)</p>', html)
+    assert older == ([note] if note else [])
+    assert f"Messages ({total or 100})" in html and f"{total or 100} messages</p>" in html
+
+
+def test_tabs_name_their_panels_and_only_the_selected_one_is_in_the_tab_order():
+    page = Elements(contact_page(_card(1, 1), 10))
+    tabs = [a for tag, a in page.tags if a.get("role") == "tab"]
+    panels = {a["id"]: a for tag, a in page.tags if a.get("role") == "tabpanel"}
+    assert [t["aria-controls"] for t in tabs] == ["panel-addresses", "panel-messages"]
+    assert [panels[t["aria-controls"]]["aria-labelledby"] for t in tabs] == [t["id"] for t in tabs]
+    assert [(t["aria-selected"], t["tabindex"]) for t in tabs] == [("true", "0"), ("false", "-1")]
+    assert "hidden" in panels["panel-messages"] and "hidden" not in panels["panel-addresses"]
+
+
+def test_the_unblock_form_fields_have_autocomplete_and_the_api_s_limits():
+    from streams.operator_api import ACTOR_MAX_CHARS, NOTE_MAX_CHARS
+
+    html = contact_page(ContactRecord("c-1", [address("a@b.se", "blocked", ["hard_bounce"])], []), 10)
+    fields = {a["name"]: a for tag, a in Elements(html).tags if tag in ("input", "textarea") and "name" in a}
+    assert fields["token"]["type"] == "password" and fields["token"]["autocomplete"] == "current-password"
+    assert fields["actor"]["autocomplete"] == "username" and fields["actor"]["maxlength"] == str(ACTOR_MAX_CHARS)
+    assert fields["note"]["maxlength"] == str(NOTE_MAX_CHARS) and "required" in fields["note"]
+
+
+def test_the_pages_have_no_inline_script_or_style_and_name_their_icon():
+    from streams.pages import ASSETS, not_found_page
+
+    record = address("a@b.se", "blocked", ["hard_bounce"])
+    trail = [TrailEntry(AT, "ev-1", "e", "d", "blocked", ["hard_bounce"], 0)]
+    card = ContactRecord("c-1", [record], [message("m-1", "hard_bounce", "No such user", "5.1.1")])
+    for html in (contact_page(card, 10), address_page(record, ["c-1"], trail, 10), not_found_page("x")):
+        tags = Elements(html).tags
+        scripts = [a for tag, a in tags if tag == "script"]
+        assert scripts == [{"src": ASSETS["card.js"].url, "defer": None}]
+        assert "<style" not in html
+        assert not [a for _, a in tags if "style" in a or any(name.startswith("on") for name in a)]
+        links = {a["rel"]: a["href"] for tag, a in tags if tag == "link"}
+        assert links == {"icon": ASSETS["favicon.svg"].url, "stylesheet": ASSETS["card.css"].url}
+
+
+def test_the_assets_urls_change_with_their_content():
+    from streams.pages import ASSETS, Asset
+
+    for asset in ASSETS.values():
+        assert asset.content and asset.url.startswith(f"/assets/{asset.name}?v=")
+        assert Asset(asset.name).url == asset.url
+
+
+def test_links_and_unblock_urls_are_percent_encoded_paths():
+    card = ContactRecord("c-1", [address("x{y}@example.com", "blocked", ["hard_bounce"]),
+                                 address("+46701234567", "blocked", ["hard_bounce"], channel="sms")], [])
+    page = Elements(contact_page(card, 10))
+    assert [a["href"] for a in page.with_class("value")] == [
+        "/addresses/email/x%7By%7D@example.com", "/addresses/sms/%2B46701234567"]
+    assert [b["data-unblock-url"] for b in page.with_class("unblock")] == [
+        "/addresses/email/x%7By%7D@example.com/unblock", "/addresses/sms/%2B46701234567/unblock"]

@@ -1,7 +1,8 @@
 """The contact card in a real browser (headless Chromium from Debian, driven by Playwright),
 rendered by a worker from a real pipeline on the broker: what support staff see and do
 (the seeds: red struck-through blocked addresses, the Messages tab's labels, bounce
-details behind an information icon, a manual unblock with a note)."""
+details behind an information icon, a manual unblock with a note), on a phone (375 px,
+mobile emulation) and a desktop (1280 px), with hostile long values."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from streams.urls import contact_path
 from tests.integration.cluster import ROOT
 
 pytestmark = pytest.mark.integration
@@ -87,11 +89,11 @@ def chromium():
             browser.close()
 
 
-def _save_screenshot(page, tmp_path: Path, name: str) -> Path:
+def _save_screenshot(page, tmp_path: Path, name: str, full_page: bool = True) -> Path:
     """The screenshot is a test artifact: in the test's tmp dir and test-artifacts/; with
     BOUNCEBACK_UPDATE_SCREENSHOTS=1 it also replaces the README's copy in docs/."""
     shot = tmp_path / name
-    page.screenshot(path=str(shot), full_page=True)
+    page.screenshot(path=str(shot), full_page=full_page)
     artifacts = ROOT / "test-artifacts"
     artifacts.mkdir(exist_ok=True)
     shutil.copy(shot, artifacts / name)
@@ -101,19 +103,24 @@ def _save_screenshot(page, tmp_path: Path, name: str) -> Path:
     return shot
 
 
-def test_support_staff_see_the_card_read_bounce_details_and_unblock_an_address(cluster, tmp_path, monkeypatch):
+def _started(cluster, tmp_path, monkeypatch, log: list[dict]):
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium; .ci/run installs it)")
     monkeypatch.setenv("BOUNCEBACK_OPERATOR_TOKEN", TOKEN)
     worker = cluster.worker("w1")
     cluster.wait_ready()
-    log = tmp_path / "card.jsonl"
-    log.write_text("".join(json.dumps(e) + "\n" for e in LOG))
-    cluster.cli("publish", str(log))
+    path = tmp_path / "card.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in log))
+    cluster.cli("publish", str(path))
     cluster.wait_idle()
+    return worker
+
+
+def test_support_staff_see_the_card_read_bounce_details_and_unblock_an_address(cluster, tmp_path, monkeypatch):
+    worker = _started(cluster, tmp_path, monkeypatch, LOG)
 
     with chromium() as browser:
-        page = browser.new_page(viewport={"width": 1100, "height": 640})
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
         response = page.goto(f"{worker.url}/contacts/c-card")
         assert response.status == 200 and response.headers["content-type"].startswith("text/html")
         assert page.title() == "Contact c-card · bounceback"
@@ -126,7 +133,6 @@ def test_support_staff_see_the_card_read_bounce_details_and_unblock_an_address(c
         assert page.get_attribute(f'li[data-key="sms:{PHONE}"]', "data-state") == "unsubscribed"
         assert page.inner_text(f'li[data-key="sms:{PHONE}"] .badge') == "Unsubscribed"
         assert page.inner_text(f"{blocked} .reasons") == "Hard bounce"
-        _save_screenshot(page, tmp_path, "contact-card.png")
 
         # the Messages tab: every message with the seed's label
         assert not page.is_visible("#panel-messages")
@@ -144,7 +150,6 @@ def test_support_staff_see_the_card_read_bounce_details_and_unblock_an_address(c
         assert page.is_visible("#bounce-details")
         assert page.inner_text('#bounce-details [data-field="code"]') == "5.1.1"
         assert page.inner_text('#bounce-details [data-field="reason"]') == "No such user"
-        _save_screenshot(page, tmp_path, "contact-card-bounce-details.png")
         page.click("#bounce-details button")
         assert not page.is_visible("#bounce-details")
         assert page.query_selector('tr[data-message-id="m-delivered"] button.info') is None
@@ -180,3 +185,122 @@ def test_support_staff_see_the_card_read_bounce_details_and_unblock_an_address(c
                 if b'"unblock"' in value]
     assert [(u["address"], u["actor"], u["note"]) for u in unblocks] == [
         ("anna.card@example.com", "support@shop.example", "Customer fixed the mailbox")]
+
+
+# hostile but legal values: a 5,000-character contact id, message id, send-out id and
+# bounce reason, an address with braces, and one of the longest an address can be
+LONG = "x" * 5000
+HOSTILE = "c-" + LONG
+ODD, LONGEST = "x{y}@example.com", "a" * 64 + "@" + ".".join(["b" * 61] * 3) + ".se"
+LAYOUT_LOG = LOG + [
+    _event("contact", "ev-20", "2026-03-01T07:00:00Z", contact_id=HOSTILE, emails=[ODD, LONGEST], phones=[]),
+    {**_delivery("ev-21", "2026-03-01T08:00:00Z", "email", ODD, "m-" + LONG, "hard_bounce", sendout_id="so-" + LONG,
+                 bounce_reason="No such user " + LONG, bounce_code="5.1.1"), "contact_id": HOSTILE},
+    {**_delivery("ev-22", "2026-03-01T08:00:00Z", "email", LONGEST, "m-longest", "hard_bounce",
+                 bounce_reason="No such user", bounce_code="5.1.1"), "contact_id": HOSTILE},
+]
+SCREENS = {
+    375: dict(viewport={"width": 375, "height": 800}, device_scale_factor=2, is_mobile=True, has_touch=True),
+    1280: dict(viewport={"width": 1280, "height": 800}),
+}
+TARGET = 44  # px: the smallest control a finger hits reliably (WCAG 2.5.5, Apple's and Google's guidelines)
+
+
+def _overflow(page) -> tuple[int, int] | None:
+    """(document width, viewport width) when the document is wider than the viewport."""
+    scroll, inner = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    return (scroll, inner) if scroll > inner else None
+
+
+def _small_targets(page) -> list[str]:
+    """The visible controls smaller than TARGET px in either direction."""
+    return page.evaluate("""(target) => Array.from(document.querySelectorAll('button, a[href], input, textarea'))
+        .filter(e => e.getClientRects().length > 0)
+        .map(e => [e.outerHTML.slice(0, 90), e.getBoundingClientRect()])
+        .filter(([html, r]) => r.width < target || r.height < target)
+        .map(([html, r]) => `${html}: ${r.width}x${r.height}`)""", TARGET)
+
+
+def _in_viewport(page, selector: str) -> dict:
+    box = page.locator(selector).bounding_box()
+    width, height = page.evaluate("[window.innerWidth, window.innerHeight]")
+    assert box is not None, selector
+    assert box["x"] >= 0 and box["x"] + box["width"] <= width, (selector, box, width)
+    assert box["y"] >= 0 and box["y"] + box["height"] <= height, (selector, box, height)
+    return box
+
+
+@pytest.mark.parametrize("width", sorted(SCREENS))
+def test_the_card_fits_the_screen_and_every_control_can_be_hit(cluster, tmp_path, monkeypatch, width):
+    """At 375 px (a phone, mobile emulation: taps) and 1280 px (clicks): no horizontal
+    overflow of the document, the Unblock button and the bounce popup on screen and hit by
+    a real tap or click (Playwright refuses when another element would take it), every
+    control at least 44 px, long values broken, keyboard tabs, no error in the console
+    (no missing icon, nothing the Content-Security-Policy blocked)."""
+    worker = _started(cluster, tmp_path, monkeypatch, LAYOUT_LOG)
+    blocked = f'li[data-key="{BLOCKED}"]'
+    with chromium() as browser:
+        context = browser.new_context(**SCREENS[width])
+        page = context.new_page()
+        page.set_default_timeout(10_000)
+        problems: list[str] = []
+        page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type in ("error", "warning")
+                else None)
+        page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+        press = page.tap if SCREENS[width].get("has_touch") else page.click
+
+        assert page.goto(f"{worker.url}/contacts/c-card").status == 200
+        assert _overflow(page) is None and _small_targets(page) == []
+        page.locator(f"{blocked} button.unblock").scroll_into_view_if_needed()
+        _in_viewport(page, f"{blocked} button.unblock")
+        _save_screenshot(page, tmp_path, f"contact-card-{width}.png")
+
+        # Unblock: the dialog opens on screen, its fields and buttons big enough
+        press(f"{blocked} button.unblock")
+        assert page.is_visible("#unblock-dialog")
+        _in_viewport(page, "#unblock-dialog")
+        assert _small_targets(page) == []
+        press("#unblock-dialog button.cancel")
+        assert not page.is_visible("#unblock-dialog")
+
+        # the tabs by keyboard: arrows, Home and End move and select
+        page.focus("#tab-addresses")
+        for key, selected in [("ArrowRight", "tab-messages"), ("ArrowRight", "tab-addresses"),
+                              ("End", "tab-messages"), ("Home", "tab-addresses"), ("ArrowLeft", "tab-messages")]:
+            page.keyboard.press(key)
+            assert page.evaluate("document.activeElement.id") == selected, key
+            assert page.get_attribute(f"#{selected}", "aria-selected") == "true"
+            assert page.is_visible("#" + page.get_attribute(f"#{selected}", "aria-controls"))
+
+        # the Messages tab and the bounce popup
+        assert page.is_visible("#panel-messages")
+        assert _overflow(page) is None and _small_targets(page) == []
+        press('tr[data-message-id="m-hard"] button.info')
+        assert page.is_visible("#bounce-details")
+        _in_viewport(page, "#bounce-details")
+        assert page.inner_text('#bounce-details [data-field="code"]') == "5.1.1"
+        if width == min(SCREENS):
+            _save_screenshot(page, tmp_path, f"contact-card-{width}-bounce-details.png", full_page=False)
+        press("#bounce-details button")
+        assert not page.is_visible("#bounce-details")
+
+        # hostile long values break instead of widening the page
+        assert page.goto(f"{worker.url}{contact_path(HOSTILE)}").status == 200
+        assert _overflow(page) is None and _small_targets(page) == []
+        press("#tab-messages")
+        assert _overflow(page) is None
+        press("tr.message button.info")
+        _in_viewport(page, "#bounce-details")
+        press("#bounce-details button")
+        press("#tab-addresses")
+
+        # the address with braces opens its page (the route used to refuse `{`), which fits too
+        press(f'li[data-key="email:{ODD}"] a.value')
+        page.wait_for_selector("tr.trail-entry")
+        assert page.inner_text("li.address a.value") == ODD
+        assert _overflow(page) is None and _small_targets(page) == []
+        _in_viewport(page, "li.address button.unblock")
+        press("li.address button.unblock")
+        _in_viewport(page, "#unblock-dialog")
+        assert problems == []
+        context.close()

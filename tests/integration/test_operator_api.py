@@ -4,13 +4,22 @@ HTML card from whichever worker is asked, and a re-import that changes nothing."
 
 from __future__ import annotations
 
+import html
 import json
 import time
 import urllib.error
 import urllib.request
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+
+from streams.operator_api import BODY_MAX_BYTES, NOTE_MAX_CHARS
+from streams.pages import ASSETS
+from streams.partitioning import partition_for
+from streams.urls import address_path
+from streams.web_guard import SECURITY_HEADERS
+from tests.odd_addresses import ODD_EMAILS, ODD_PHONES
 
 pytestmark = pytest.mark.integration
 
@@ -37,6 +46,20 @@ def wait_for_card(workers, contact_id: str, timeout: float = 60) -> None:
     raise TimeoutError(f"no card for {contact_id}")
 
 
+def two_workers_with(cluster, tmp_path, monkeypatch, log: list[dict], contact_id: str):
+    """Two workers with the operator token, the log published and applied, and the card of
+    `contact_id` served by both."""
+    monkeypatch.setenv("BOUNCEBACK_OPERATOR_TOKEN", TOKEN)
+    one, two = cluster.worker("w1"), cluster.worker("w2")
+    cluster.wait_ready()
+    path = tmp_path / "log.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in log))
+    cluster.cli("publish", str(path))
+    cluster.wait_idle()
+    wait_for_card((one, two), contact_id)
+    return one, two
+
+
 def call(worker, method: str, path: str, body: bytes | None = None, headers: dict | None = None):
     request = urllib.request.Request(worker.url + path, data=body, method=method, headers=headers or {})
     try:
@@ -57,7 +80,7 @@ def inbound_of_type(cluster, kind: str) -> list[dict]:
 
 def address_json(worker, key: str) -> dict:
     channel, address = key.split(":", 1)
-    status, _, body = call(worker, "GET", f"/addresses/{channel}/{urllib.request.quote(address)}")
+    status, _, body = call(worker, "GET", address_path(channel, address))
     assert status == 200, body
     return json.loads(body)
 
@@ -73,14 +96,7 @@ def assert_token_checks(cluster, worker, method: str, path: str, body: bytes, ki
 
 
 def test_operator_endpoints_need_the_token_and_their_changes_go_through_the_log(cluster, tmp_path, monkeypatch):
-    monkeypatch.setenv("BOUNCEBACK_OPERATOR_TOKEN", TOKEN)
-    one, two = cluster.worker("w1"), cluster.worker("w2")
-    cluster.wait_ready()
-    log = tmp_path / "log.jsonl"
-    log.write_text("".join(json.dumps(e) + "\n" for e in LOG))
-    cluster.cli("publish", str(log))
-    cluster.wait_idle()
-    wait_for_card((one, two), "c-1")
+    one, two = two_workers_with(cluster, tmp_path, monkeypatch, LOG, "c-1")
 
     # the card: HTML for a browser, JSON for everyone else, from either worker
     for worker in (one, two):
@@ -165,3 +181,135 @@ def test_import_bounce_list_publishes_each_row_once_and_a_re_import_changes_noth
         assert answer["record"] == records[key]
         assert answer["trail"][-1]["decision"].endswith("already applied -> ignored")
     assert len(inbound_of_type(cluster, "bounce_list")) == 9  # sent again, applied once
+
+
+class Page(HTMLParser):
+    """The start tags of a page, with their attributes."""
+
+    def __init__(self, html: bytes) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict]] = []
+        self.feed(html.decode())
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+    def with_class(self, name: str) -> list[dict]:
+        return [a for _, a in self.tags if name in (a.get("class") or "").split()]
+
+
+def test_every_address_the_normaliser_accepts_reaches_its_page_and_the_operator_api(cluster, tmp_path, monkeypatch):
+    """Braces, `|`, `'`, `+`, `/`, `%`, `?`, `#`, unicode local parts, IDN domains and E.164
+    numbers: each address's link on the card opens its page and its Unblock URL unblocks
+    it, from the worker that owns it and from one that forwards the request."""
+    keys = [("email", a) for a in ODD_EMAILS] + [("sms", p) for p in ODD_PHONES]
+    log = [{"type": "contact", "event_id": "ev-c", "occurred_at": "2026-03-01T07:00:00Z", "contact_id": "c-odd",
+            "emails": ODD_EMAILS, "phones": ODD_PHONES}]
+    log += [{"type": "delivery", "event_id": f"ev-{i}", "occurred_at": "2026-03-01T08:00:00Z", "channel": channel,
+             "address": value, "message_id": f"m-{i}", "status": "hard_bounce", "contact_id": "c-odd"}
+            for i, (channel, value) in enumerate(keys)]
+    one, two = two_workers_with(cluster, tmp_path, monkeypatch, log, "c-odd")
+
+    status, _, body = call(one, "GET", "/contacts/c-odd", headers={"Accept": "text/html"})
+    assert status == 200
+    card = Page(body)
+    items = card.with_class("address")
+    assert [i["data-key"] for i in items] == [f"{c}:{v}" for c, v in keys]
+    assert all(i["data-state"] == "blocked" for i in items)
+    links = [a["href"] for a in card.with_class("value")]
+    unblock_urls = [b["data-unblock-url"] for b in card.with_class("unblock")]
+    assert links == [address_path(c, v) for c, v in keys]
+    assert unblock_urls == [f"{link}/unblock" for link in links]
+
+    for n, ((channel, value), link, unblock_url) in enumerate(zip(keys, links, unblock_urls)):
+        for worker in (one, two):
+            status, headers, body = call(worker, "GET", link, headers={"Accept": "text/html"})
+            assert status == 200 and headers["Content-Type"].startswith("text/html"), (worker.name, value, body[:200])
+            assert f'data-key="{html.escape(f"{channel}:{value}")}"'.encode() in body, (worker.name, value)
+            status, _, body = call(worker, "GET", link)
+            assert status == 200 and json.loads(body)["record"]["address"] == value, (worker.name, value, body[:200])
+        status, _, answer = call((one, two)[n % 2], "POST", unblock_url,
+                                 json.dumps({"actor": "ops", "note": f"unblock {value}"}).encode(), bearer(TOKEN))
+        assert status == 202, (value, answer)
+        assert json.loads(answer)["address"] == f"{channel}:{value}"
+    cluster.wait_idle()
+
+    for channel, value in keys:
+        status, _, body = call(two, "GET", address_path(channel, value))
+        assert json.loads(body)["record"]["state"] == "active", value
+    assert sorted((u["channel"], u["address"]) for u in inbound_of_type(cluster, "unblock")) == sorted(keys)
+    assert sum(len(r) for r in cluster.read("dead-letters").values()) == 0
+
+
+def _unknown_addresses(partitions: int) -> list[str]:
+    """Addresses no event mentions, one owned by each partition (so each worker is asked
+    about some it owns and some another worker owns)."""
+    found: dict[int, str] = {}
+    for n in range(1000):
+        candidate = f"nobody{n}@example.com"
+        found.setdefault(partition_for(f"email:{candidate}", partitions), candidate)
+        if len(found) == partitions:
+            return list(found.values())
+    raise AssertionError("no address for some partition")
+
+
+def test_requests_the_pipeline_would_drop_are_refused_before_anything_is_published(cluster, tmp_path, monkeypatch):
+    one, two = two_workers_with(cluster, tmp_path, monkeypatch, LOG, "c-1")
+    unblock = "/addresses/email/carl@example.com/unblock"
+
+    def post(worker, body: dict | bytes, path: str = unblock):
+        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+        status, _, answer = call(worker, "POST", path, raw, bearer(TOKEN))
+        return status, json.loads(answer)["error"] if status >= 400 else json.loads(answer)
+
+    # the 70 kB note the worker used to dead-letter after a 202, and a body near 1 MB (was a 500)
+    assert post(one, {"actor": "ops", "note": "x" * 70_000}) == (
+        400, f"note is 70000 characters, over the limit of {NOTE_MAX_CHARS} - at `$.note`")
+    assert post(two, {"actor": "ops", "note": "x" * 1_000_000}) == (
+        400, f"note is 1000000 characters, over the limit of {NOTE_MAX_CHARS} - at `$.note`")
+    status, error = post(one, {"actor": "ops", "note": "x" * 1_100_000})
+    assert status == 413 and str(BODY_MAX_BYTES) in error
+    assert post(two, {"actor": "ops"}) == (400, "note is required - at `$.note`")
+    assert post(one, {"actor": "o" * 201, "note": "n"})[0] == 400
+    for address in _unknown_addresses(cluster.partitions):
+        for worker in (one, two):
+            status, error = post(worker, {"actor": "ops", "note": "n"}, f"/addresses/email/{address}/unblock")
+            assert (status, error) == (404, f"no event has mentioned email:{address}: there is nothing to unblock")
+    assert inbound_of_type(cluster, "unblock") == [], "a refused request must publish nothing"
+
+    # the one request that may pass, passes, and the pipeline applies it
+    status, answer = post(two, {"actor": "ops", "note": "mailbox restored"})
+    assert status == 202, answer
+    cluster.wait_idle()
+    assert address_json(one, "email:carl@example.com")["record"]["state"] == "active"
+    assert len(inbound_of_type(cluster, "unblock")) == 1
+    assert sum(len(r) for r in cluster.read("dead-letters").values()) == 0
+
+
+def test_every_page_carries_the_security_headers_and_its_assets(cluster, tmp_path, monkeypatch):
+    one, two = two_workers_with(cluster, tmp_path, monkeypatch, LOG, "c-1")
+
+    # one of the two workers owns c-1 and the other forwards: both answers carry the headers
+    for worker in (one, two):
+        for path, accept, status in [("/contacts/c-1", "text/html", 200), ("/contacts/c-1", "application/json", 200),
+                                     ("/addresses/email/carl@example.com", "text/html", 200),
+                                     ("/contacts/nobody", "text/html", 404)]:
+            got, headers, body = call(worker, "GET", path, headers={"Accept": accept})
+            assert got == status, (worker.name, path, body[:200])
+            for name, value in SECURITY_HEADERS.items():
+                assert headers.get(name) == value, (worker.name, path, name)
+        for asset in ASSETS.values():
+            got, headers, body = call(worker, "GET", asset.url)
+            assert (got, headers["Content-Type"].split(";")[0], body) == (200, asset.content_type, asset.content)
+        got, headers, _ = call(worker, "GET", "/favicon.ico")
+        assert (got, headers["Content-Type"]) == (200, "image/svg+xml")
+
+    # a URL over aiohttp's request-line limit: refused, logged as one warning, no traceback
+    before = one.log_path.stat().st_size
+    status, _, _ = call(one, "GET", "/contacts/" + "a" * 9000)
+    assert status in (400, 414)
+    assert call(one, "GET", "/contacts/c-1")[0] == 200
+    time.sleep(1)
+    logged = one.log_path.read_bytes()[before:].decode(errors="replace")
+    assert "refused a request that HTTP could not parse (answered 400): LineTooLong" in logged
+    assert "ERROR" not in logged and "Traceback" not in logged, logged
