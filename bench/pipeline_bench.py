@@ -78,16 +78,22 @@ def measure_pipeline(broker: EmbeddedBroker, topics: Topics, partitions: int, ex
     return expected / (last - first)
 
 
-def measure_naive(broker: EmbeddedBroker, topic: str, partitions: int, expected: int, workdir: Path,
-                  mode: str = "table") -> float:
-    env = dict(os.environ, BROKER=broker.bootstrap, TOPIC=topic, PARTITIONS=str(partitions), EXPECTED=str(expected),
-               APP_ID=f"naive-{mode}", DATADIR=str(workdir / f"naive-{mode}-state"), MODE=mode)
-    log = workdir / f"naive-{mode}.log"
-    process = subprocess.Popen([sys.executable, "-m", "bench.naive_agent"], cwd=ROOT, env=env,
-                               stdout=open(log, "wb"), stderr=subprocess.STDOUT)
+def measure_naive(bootstrap: str, topic: str, partitions: int, expected: int, workdir: Path,
+                  mode: str = "table", embedded: bool = True, app_id: str = "") -> float:
+    env = dict(os.environ, BROKER=bootstrap, TOPIC=topic, PARTITIONS=str(partitions), EXPECTED=str(expected),
+               APP_ID=app_id or f"naive-{mode}", DATADIR=str(workdir / f"naive-{mode}-state"), MODE=mode)
+    if embedded:
+        env["EMBEDDED"] = "1"
+    return measure_marked([sys.executable, "-m", "bench.naive_agent"], env, workdir / f"naive-{mode}.log", expected)
+
+
+def measure_marked(cmd: list[str], env: dict, log: Path, expected: int, timeout: float = 1800) -> float:
+    """Events/s of a process that prints `FIRST <time>` at its first event and `LAST <time>`
+    once it has seen `expected` of them."""
+    process = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT)
     marks: dict[str, float] = {}
     try:
-        deadline = time.monotonic() + 1800
+        deadline = time.monotonic() + timeout
         while "LAST" not in marks and time.monotonic() < deadline and process.poll() is None:
             time.sleep(0.5)
             for line in log.read_text(errors="replace").splitlines():  # faust logs what the agent prints
@@ -96,9 +102,13 @@ def measure_naive(broker: EmbeddedBroker, topic: str, partitions: int, expected:
                         marks[kind] = float(line.split(f"{kind} ", 1)[1].split()[0])
     finally:
         process.terminate()
-        process.wait(30)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
     if "LAST" not in marks:
-        raise RuntimeError("the naive baseline did not finish; see " + str(log))
+        raise RuntimeError(f"{cmd[-1]} did not finish; see {log}")
     return expected / (marks["LAST"] - marks["FIRST"])
 
 
@@ -118,9 +128,9 @@ def main() -> None:
         published, _ = asyncio.run(publish_lines(lines, broker.bootstrap, settings.topics.inbound, args.partitions))
         print(f"pre-loaded {published:,} delivery events over {args.addresses:,} addresses in "
               f"{time.perf_counter() - t:.1f}s ({args.partitions} partitions, embedded broker)")
-        empty = measure_naive(broker, settings.topics.inbound, args.partitions, len(lines), workdir, "empty")
+        empty = measure_naive(broker.bootstrap, settings.topics.inbound, args.partitions, len(lines), workdir, "empty")
         print(f"faust alone, batches to an agent doing nothing: {empty:>9,.0f} events/s   (the ceiling on this machine)")
-        naive = measure_naive(broker, settings.topics.inbound, args.partitions, len(lines), workdir)
+        naive = measure_naive(broker.bootstrap, settings.topics.inbound, args.partitions, len(lines), workdir)
         print(f"naive faust agent, one table update per event : {naive:>9,.0f} events/s")
         pipeline = measure_pipeline(broker, settings.topics, args.partitions, len(lines), workdir)
         print(f"bounceback worker (batched, coalesced writes) : {pipeline:>9,.0f} events/s "

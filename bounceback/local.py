@@ -37,13 +37,13 @@ class LocalWorker:
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
-    def start(self, session_timeout: float = 4.0) -> LocalWorker:
+    def start(self, session_timeout: float = 4.0, env: dict[str, str] | None = None) -> LocalWorker:
         cmd = [sys.executable, "-m", "bounceback.cli", "worker", "--broker", self.bootstrap,
                "--partitions", str(self.partitions), "--topic-prefix", self.prefix, "--datadir", str(self.datadir),
                "--web-port", str(self.web_port), "--clock-interval", "0"]
         if self.embedded:
             cmd.append("--embedded-broker")
-        env = dict(os.environ, BOUNCEBACK_SESSION_TIMEOUT=str(session_timeout))
+        env = dict(os.environ, **(env or {}), BOUNCEBACK_SESSION_TIMEOUT=str(session_timeout))
         if self.embedded:  # no transactions on the embedded broker
             env["BOUNCEBACK_PROCESSING_GUARANTEE"] = "at_least_once"
         self.process = subprocess.Popen(cmd, env=env, stdout=open(self.log_path, "ab"), stderr=subprocess.STDOUT,

@@ -11,15 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import weakref
 from collections.abc import Callable
-from contextlib import contextmanager
 from datetime import datetime, timezone
 
 import faust
 import msgspec
 from faust.exceptions import ProducerSendError
-from faust.streams import _current_event
 
 from partitions.address import AddressEntry, AddressProcessor, pending_deadlines
 from partitions.commands import decode_address_command, decode_contact_command, encode
@@ -27,10 +24,12 @@ from partitions.contact import ContactEntry, ContactProcessor
 from partitions.routing import ADDRESS, CONTACT, Router
 from projections.normalize import AddressNormalizer
 from schemas.events import InvalidEvent, decode_event, encode_event
-from streams import eos, metrics
+from streams import fence, metrics
 from streams.commit_gate import CommitGate
+from streams.fence import PartitionAnchor, partition_context
+from streams.intake import Intake
+from streams.offsets import OffsetLedger
 from streams.settings import TABLES, Settings
-from streams.tansu import patch_end_offsets, patch_leave_group
 
 log = logging.getLogger("bounceback")
 
@@ -69,33 +68,24 @@ class Outbox:
 
 class PartitionBatch:
     """What one source partition's share of a batch produced: outputs, and the state write
-    to make once they are acknowledged. `anchor` is one of its events."""
+    to make once they are acknowledged. `anchor` stands for the partition in faust's tables;
+    `topic` is the source topic whose transaction commits the partition's offsets."""
 
-    __slots__ = ("anchor", "outbox", "write", "offsets")
+    __slots__ = ("partition", "topic", "anchor", "outbox", "write", "offsets")
 
-    def __init__(self, anchor) -> None:
-        self.anchor = anchor
+    def __init__(self, topic: str, partition: int) -> None:
+        self.partition = partition
+        self.topic = topic
+        self.anchor = PartitionAnchor(topic, partition)
         self.outbox = Outbox()
         self.write: Callable[[], None] | None = None
         self.offsets: dict[str, list[int]] = {}  # by source topic, for the offset ledger
 
 
-@contextmanager
-def partition_context(event):
-    """Make `event` faust's current event, so table reads and writes go to its partition."""
-    token = _current_event.set(weakref.ref(event))
-    try:
-        yield
-    finally:
-        _current_event.reset(token)
-
-
 class Pipeline:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        if settings.tansu:
-            patch_leave_group()
-            patch_end_offsets()
+        exactly_once = settings.processing_guarantee == "exactly_once"
         self.app = app = faust.App(
             settings.app_id,
             broker=f"kafka://{settings.broker}",
@@ -117,6 +107,9 @@ class Pipeline:
             key_serializer="raw",
             value_serializer="raw",
             processing_guarantee=settings.processing_guarantee,
+            # under exactly-once an output is visible (read_committed) only once its
+            # transaction commits: as Kafka Streams does, commit every 100 ms
+            broker_commit_interval=settings.commit_interval or (0.1 if exactly_once else 2.8),
             web_enabled=True,
             web_bind=settings.web_bind,
             web_host=settings.web_host,
@@ -141,8 +134,14 @@ class Pipeline:
         # the address processor of each partition held: its clock and deadline queue are
         # derived from the tables, so it is dropped when partitions move and built again
         self._address_processors: dict[int, AddressProcessor] = {}
-        self._positions: dict[tuple[str, int], int] = {}
-        self._gate = CommitGate()
+        self.gate = CommitGate()
+        # the agents' records, as the consumer fetched them (streams/fence.py puts them here)
+        high = max(4096, 4 * settings.batch_size)
+        self.address_intake, self.contact_intake = Intake(high), Intake(high)
+        self.intakes = {names.inbound: self.address_intake, names.address_commands: self.address_intake,
+                        names.contact_commands: self.contact_intake}
+        self.ledger = OffsetLedger(self.intakes)
+        fence.install(self)
 
         app.agent(app.topic(names.inbound, names.address_commands, **raw), name="addresses")(self._address_agent)
         app.agent(self.contact_commands, name="contacts")(self._contact_agent)
@@ -159,7 +158,7 @@ class Pipeline:
 
     # -- the address agent -------------------------------------------------------------------
 
-    async def _run_batches(self, stream, commands_of, process) -> None:
+    async def _run_batches(self, intake: Intake, commands_of, process) -> None:
         """The loop both agents share: take a batch, decode it into commands grouped by
         partition, fold each group, then send the outputs and write the state. Outputs are
         kept per source partition: under exactly-once they go out in that partition's
@@ -169,7 +168,7 @@ class Pipeline:
         the worker, rather than let faust restart the agent past a half-written batch, so
         the batch is processed again from the last committed offset when it is restarted."""
         try:
-            await self._process_batches(stream, commands_of, process)
+            await self._process_batches(intake, commands_of, process)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -177,72 +176,74 @@ class Pipeline:
             await self.app.crash(exc)
             raise
 
-    async def _process_batches(self, stream, commands_of, process) -> None:
-        eos.install(self)
-        self._gate.guard(self.app.consumer, lambda: eos.flush_buffer(self.app))
-        self._commit_before_handoff()
-        async for events in stream.take_events(self.settings.batch_size, within=self.settings.batch_window):
-            await self._gate.enter()
+    async def _process_batches(self, intake: Intake, commands_of, process) -> None:
+        size, window = self.settings.batch_size, self.settings.batch_window
+        while True:
+            taken = await intake.take(size, window)
+            await self.gate.enter()
             try:
-                await self._process_batch(events, commands_of, process)
+                await self._process_batch(taken, commands_of, process)
             finally:
-                self._gate.leave()
+                self.gate.leave()
 
-    async def _process_batch(self, events, commands_of, process) -> None:
+    async def _process_batch(self, taken, commands_of, process) -> None:
+        """`taken`: (topic partition, its records in offset order) from the intake."""
         groups: dict[int, list] = {}
         batches: dict[int, PartitionBatch] = {}
-        for event in events:
-            message = event.message
-            self._positions[(message.topic, message.partition)] = message.offset
-            batch = batches.get(message.partition)
+        for tp, records in taken:
+            p = tp.partition
+            batch = batches.get(p)
             if batch is None:
-                batch = batches[message.partition] = PartitionBatch(event)
-            batch.offsets.setdefault(message.topic, []).append(message.offset)
-            commands = commands_of(event, batch.outbox)
-            if commands:
-                groups.setdefault(message.partition, []).extend(commands)
+                batch = batches[p] = PartitionBatch(tp.topic, p)
+            batch.offsets.setdefault(tp.topic, []).extend(record.offset for record in records)
+            commands = groups.setdefault(p, [])
+            outbox = batch.outbox
+            for record in records:
+                commands.extend(commands_of(record, outbox))
         for p, commands in groups.items():
-            batch = batches[p]
-            with partition_context(batch.anchor):
-                batch.write = process(p, commands, batch.outbox)
+            if commands:
+                batch = batches[p]
+                with partition_context(batch.anchor):
+                    batch.write = process(p, commands, batch.outbox)
         await self._send_and_write(batches.values())
 
-    def _decode_lines(self, event, decode, what: str) -> list:
+    def _decode_lines(self, record, decode, what: str) -> list:
         """The commands of an internal record (JSON lines); a bad line is dead-lettered."""
         commands = []
-        for line in event.value.split(b"\n"):
+        for line in record.value.split(b"\n"):
             try:
                 commands.append(decode(line))
             except msgspec.DecodeError as exc:
-                self._dead_letter(event, f"not {what}: {exc}", line)
+                self._dead_letter(record, f"not {what}: {exc}", line)
         return commands
 
     # -- the address agent -------------------------------------------------------------------
 
     async def _address_agent(self, stream):
+        # faust's stream subscribes the topics; their records come through the intake
         inbound = self.settings.topics.inbound
 
-        def commands_of(event, outbox: Outbox) -> list:
-            if event.message.topic == inbound:
-                command = self._route_inbound(event, outbox)
+        def commands_of(record, outbox: Outbox) -> list:
+            if record.topic == inbound:
+                command = self._route_inbound(record, outbox)
                 return [command] if command is not None else []
-            return self._decode_lines(event, decode_address_command, "an address command")
+            return self._decode_lines(record, decode_address_command, "an address command")
 
-        await self._run_batches(stream, commands_of, self._address_batch)
+        await self._run_batches(self.address_intake, commands_of, self._address_batch)
 
-    def _route_inbound(self, event, outbox: Outbox):
+    def _route_inbound(self, record, outbox: Outbox):
         """Decode and normalise an inbound event; returns it if this partition owns it,
         else forwards it to the partition that does."""
         try:
-            command = decode_event(event.value)
+            command = decode_event(record.value)
             where, owner = self.router.route(command)
         except InvalidEvent as exc:
-            self._dead_letter(event, str(exc))
+            self._dead_letter(record, str(exc))
             return None
         if where is CONTACT:
             outbox.add(self.contact_commands, owner, encode_event(command))
             return None
-        if where is ADDRESS and owner != event.message.partition:
+        if where is ADDRESS and owner != record.partition:
             outbox.add(self.address_commands, owner, encode_event(command))
             return None
         return command
@@ -298,10 +299,10 @@ class Pipeline:
     # -- the contact agent -------------------------------------------------------------------
 
     async def _contact_agent(self, stream):
-        def commands_of(event, outbox: Outbox) -> list:
-            return self._decode_lines(event, decode_contact_command, "a contact command")
+        def commands_of(record, outbox: Outbox) -> list:
+            return self._decode_lines(record, decode_contact_command, "a contact command")
 
-        await self._run_batches(stream, commands_of, self._contact_batch)
+        await self._run_batches(self.contact_intake, commands_of, self._contact_batch)
 
     def _contact_batch(self, p: int, commands: list, outbox: Outbox) -> Callable[[], None]:
         table = self.contacts
@@ -334,9 +335,10 @@ class Pipeline:
         the same records (keyed, or deduplicated by event id). Under exactly-once a
         partition's outputs are in its transaction, so they are not seen twice at all."""
         producer = self.app.producer
-        ledger = self.app.consumer._offset_ledger
+        ledger = self.ledger
         for batch in batches:
-            transactional_id = self._transactional_id(batch.anchor.message) if self.app.in_transaction else None
+            transactional_id = (fence.transactional_id(self.app, batch.topic, batch.partition)
+                                if self.app.in_transaction else None)
             try:
                 acks = [await producer.send(topic.get_topic_name(), key, value, partition, None, None,
                                             transactional_id=transactional_id)
@@ -347,29 +349,22 @@ class Pipeline:
                 # its new owner processes it again from the last committed offset
                 log.warning("dropped a batch of %s: %s", transactional_id, exc)
                 # its clock and deadline queue moved on with the batch: built again from the table
-                self._address_processors.pop(batch.anchor.message.partition, None)
+                self._address_processors.pop(batch.partition, None)
                 continue
             if batch.write is not None:
                 with partition_context(batch.anchor):
                     batch.write()
-            # done: the offsets of these events may be committed (streams/eos.py)
-            partition = batch.anchor.message.partition
+            # done: the offsets of these records may be committed (streams/offsets.py)
             for topic, offsets in batch.offsets.items():
-                ledger.processed(topic, partition, offsets)
+                ledger.processed(topic, batch.partition, offsets)
 
-    def _transactional_id(self, message) -> str:
-        # faust's name for the transaction that commits this source partition's offsets
-        group = self.app.assignor.group_for_topic(message.topic)
-        return f"{self.app.conf.id}-{group}-{message.partition}"
-
-    def _dead_letter(self, event, reason: str, value: bytes | None = None) -> None:
-        message = event.message
-        log.warning("dead letter from %s[%d]@%d: %s", message.topic, message.partition, message.offset, reason)
+    def _dead_letter(self, record, reason: str, value: bytes | None = None) -> None:
+        log.warning("dead letter from %s[%d]@%d: %s", record.topic, record.partition, record.offset, reason)
         metrics.REJECTED.inc()
         self.dead_letters.send_soon(
-            key=message.key,
-            value=value if value is not None else bytes(event.value or b""),
-            headers={"reason": reason.encode(), "source": f"{message.topic}/{message.partition}/{message.offset}".encode()},
+            key=record.key,
+            value=value if value is not None else bytes(record.value or b""),
+            headers={"reason": reason.encode(), "source": f"{record.topic}/{record.partition}/{record.offset}".encode()},
         )
 
     async def publish_tick(self) -> None:
@@ -387,55 +382,32 @@ class Pipeline:
         ack = await producer.send(self.settings.topics.inbound, key, value, partition, None, None)
         await ack
 
-    def _commit_before_handoff(self) -> None:
-        """Under exactly-once, faust stops the revoked partitions' transactions without
-        committing them: their work since the last commit is aborted, yet stays in this
-        worker's RocksDB (and its changelog offsets are marked persisted), which breaks
-        recovery when a partition comes back here. So the consumer commits first, through
-        the gate (after the batch in flight), before faust forgets what it had acknowledged."""
-        consumer = self.app.consumer
-        if not self.app.in_transaction or getattr(consumer, "_commits_before_handoff", False):
-            return
-        revoke = consumer.on_partitions_revoked
-
-        async def committed_first(revoked):
-            await consumer.commit()
-            await revoke(revoked)
-
-        consumer.on_partitions_revoked = committed_first
-        consumer._commits_before_handoff = True
-
     async def _forget_processors(self, *args, **kwargs) -> None:
         # their clocks and deadline queues are derived from the tables: built again for the
         # partitions held next
         self._address_processors.clear()
 
     def consumer_lag(self) -> dict[tuple[str, int], int]:
-        """Records not yet read, per partition of the agents' source topics held here: the
-        high watermark less the consumer's position (the offset after the last record
-        processed, or the fetch position where that is further on, as it is past the
-        marker that ends a transaction)."""
-        names = self.settings.topics
-        sources = {names.inbound, names.address_commands, names.contact_commands}
+        """Per partition of the agents' source topics held here: the records not yet
+        processed (the high watermark less the offset after the last record processed; or
+        less the fetch position when every record fetched is processed, as that is past the
+        marker ending a transaction), plus those processed and not yet committed: their
+        outputs are not visible (read_committed) until then, nor their offsets safe."""
         consumer = self.app.consumer
-        try:
-            # aiokafka's fetch position, read from its subscription state: faust runs that
-            # consumer in a thread of its own, so its coroutine `position()` is not ours to await
-            assignment = consumer._thread._ensure_consumer()._subscription.subscription.assignment
-        except Exception:
-            assignment = None
+        ledger = self.ledger
         lag = {}
         for tp in consumer.assignment():
-            if tp.topic not in sources:
+            if tp.topic not in self.intakes:
                 continue
             highwater = consumer.highwater(tp)
             if highwater is None:
                 continue
-            position = self._positions.get((tp.topic, tp.partition), -1) + 1
-            state = assignment.state_value(tp) if assignment is not None else None
-            if state is not None and state.has_valid_position:
-                position = max(position, state.position)
-            lag[(tp.topic, tp.partition)] = max(0, highwater - position)
+            processed = ledger.end(tp)
+            committed = fence.committed_offset(consumer, tp) or 0
+            position = max(processed, committed)
+            if not ledger.unprocessed(tp):
+                position = max(position, fence.fetch_position(consumer, tp) or -1)
+            lag[(tp.topic, tp.partition)] = max(0, highwater - position) + max(0, processed - committed)
         return lag
 
     def lookup_address(self, key: str) -> AddressEntry | None:

@@ -65,6 +65,9 @@ class Settings:
     clock_interval: float = 60.0
     batch_size: int = 2000
     batch_window: float = 0.05
+    # seconds between commits; None: 0.1 under exactly-once (an output is visible only once
+    # its transaction commits), faust's 2.8 under at-least-once
+    commit_interval: float | None = None
     policy: Policy = field(default_factory=Policy)
     # auto: exactly_once where the broker has transactions (Apache Kafka), else at_least_once
     processing_guarantee: str = "auto"

@@ -1,4 +1,4 @@
-"""The commit gate: faust's commits never fall between a batch's sends and its acks."""
+"""The commit gate: faust's commits never fall between a batch's sends and its bookkeeping."""
 
 import asyncio
 
@@ -32,30 +32,3 @@ def test_a_commit_waits_for_the_batch_in_flight_and_a_new_batch_waits_for_the_co
         return log
 
     assert asyncio.run(scenario()) == ["first"] * 5 + ["commit"] + ["second"] * 2
-
-
-def test_guard_routes_the_consumers_commits_through_the_gate_once_and_flushes_first():
-    class Consumer:
-        calls = 0
-
-        async def force_commit(self, topics=None):
-            self.calls += 1
-            return True
-
-    async def scenario():
-        gate, consumer, flushed = CommitGate(), Consumer(), []
-
-        async def flush():
-            flushed.append(consumer.calls)
-
-        gate.guard(consumer, flush)
-        gate.guard(consumer, flush)
-        await gate.enter()
-        pending = asyncio.create_task(consumer.force_commit())
-        await asyncio.sleep(0.01)
-        assert consumer.calls == 0, "the commit waits while a batch is in flight"
-        gate.leave()
-        assert await pending is True
-        return consumer.calls, flushed
-
-    assert asyncio.run(scenario()) == (1, [0]), "one commit, flushed once before it"

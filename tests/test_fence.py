@@ -1,0 +1,149 @@
+"""The fence around faust and aiokafka (streams/fence.py): checked against the installed
+versions, refusing to start on versions that lack what it corrects, and installed on a
+real faust consumer."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import tomllib
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from aiokafka.structs import TopicPartition
+
+from streams import fence
+from streams.commit_gate import CommitGate
+from streams.settings import Settings, Topics
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_everything_the_fence_replaces_or_reads_is_there_in_the_installed_versions():
+    assert fence.installed_versions() == fence.TESTED, "the versions installed are the versions tested"
+    assert [reach for reach in fence.REACHES if reach.missing()] == []
+
+
+def test_pyproject_pins_the_tested_versions_and_the_image_installs_from_it():
+    dependencies = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    for name, version in fence.TESTED.items():
+        assert f"{name}=={version}" in dependencies
+    # the image installs the project itself, so its pins are pyproject.toml's
+    runs = [line for line in (ROOT / "Dockerfile").read_text().splitlines() if line.startswith("RUN ")]
+    assert any(re.search(r"pip install .* \.$", line) for line in runs)
+    assert not any(name in line for line in runs for name in fence.TESTED)
+
+
+@pytest.mark.parametrize("reach, missing", [
+    (fence.Reach("faust.transport.consumer:Consumer", "_new_offset_renamed"),
+     "faust.transport.consumer:Consumer._new_offset_renamed"),
+    (fence.Reach("faust.transport.consumer:Consumer", "_acked_by_partition", "self"),
+     "faust.transport.consumer:Consumer: self._acked_by_partition"),
+    (fence.Reach("faust.transport.drivers.aiokafka:Producer", "send(transaction_id)", "keyword"),
+     "faust.transport.drivers.aiokafka:Producer.send(transaction_id=)"),
+    (fence.Reach("faust.transport.no_such_module:Consumer", "commit"), "faust.transport.no_such_module:Consumer"),
+])
+def test_a_version_lacking_something_the_fence_touches_is_refused_naming_the_versions(reach, missing):
+    with pytest.raises(fence.FenceError) as refused:
+        fence.verify([fence.Reach("faust.transport.consumer:Consumer", "_new_offset"), reach])
+    message = str(refused.value)
+    assert missing in message
+    assert "faust-streaming 0.15.3" in message and "aiokafka 0.14.0" in message
+    assert "1 thing(s)" in message
+
+
+def test_the_worker_refuses_to_start_on_such_a_version(monkeypatch):
+    from streams.app import Pipeline
+
+    monkeypatch.setattr(fence, "REACHES", [*fence.REACHES, fence.Reach("faust.app.base:App", "renamed_in_0_16")])
+    with pytest.raises(fence.FenceError, match="renamed_in_0_16"):
+        Pipeline(Settings(topics=Topics("fence-refused"), processing_guarantee="at_least_once"))
+
+
+def test_the_consumer_faust_creates_hands_the_agents_records_to_their_intakes_whole(tmp_path):
+    from streams.app import Pipeline
+
+    async def scenario():
+        pipeline = Pipeline(Settings(topics=Topics("fence"), datadir=str(tmp_path),
+                                     processing_guarantee="at_least_once"))
+        consumer = pipeline.app.consumer
+        inbound = TopicPartition("fence.events", 1)
+        commands = TopicPartition("fence.contact-commands", 2)
+        changelog = TopicPartition("fence-addresses-changelog", 1)
+        fetched = {inbound: [SimpleNamespace(topic=inbound.topic, partition=1, offset=o) for o in (7, 8)],
+                   commands: [SimpleNamespace(topic=commands.topic, partition=2, offset=3)],
+                   changelog: [SimpleNamespace(topic=changelog.topic, partition=1, offset=40)]}
+
+        async def faust_wait_next_records(timeout):
+            return dict(fetched), None
+
+        consumer._wait_next_records = faust_wait_next_records  # what aiokafka fetched
+        fence._divert_fetches(pipeline, consumer, pipeline.ledger)
+        pipeline.app.flow_control.resume()
+        left, _ = await consumer._wait_next_records(1.0)
+        assert list(left) == [changelog], "faust still gets the changelog (recovery) records"
+        taken = await pipeline.address_intake.take(10, 0)
+        assert [(tp, [r.offset for r in records]) for tp, records in taken] == [(inbound, [7, 8])]
+        taken = await pipeline.contact_intake.take(10, 0)
+        assert [(tp, [r.offset for r in records]) for tp, records in taken] == [(commands, [3])]
+
+        # while faust's flow is stopped (a rebalance) nothing is delivered: the seek to the
+        # committed offsets that ends it fetches the records again
+        consumer.stop_flow()
+        await consumer._wait_next_records(1.0)
+        assert len(pipeline.address_intake) == 0 and len(pipeline.contact_intake) == 0
+        consumer.resume_flow()
+        await consumer._wait_next_records(1.0)
+        assert len(pipeline.address_intake) == 2
+        pipeline.app.flow_control.clear()  # faust clears its stream queues: the intakes too
+        assert len(pipeline.address_intake) == 0
+
+    asyncio.run(scenario())
+
+
+def test_install_corrects_the_consumer_when_faust_creates_it(tmp_path):
+    from streams.app import Pipeline
+
+    async def scenario():
+        pipeline = Pipeline(Settings(topics=Topics("fence2"), datadir=str(tmp_path),
+                                     processing_guarantee="exactly_once"))
+        pipeline.app.in_worker = True  # as faust's Worker sets it: transactions are on
+        consumer = pipeline.app.consumer
+        names = {name: getattr(consumer, name).__qualname__ for name in (
+            "_wait_next_records", "_new_offset", "_filter_tps_with_pending_acks", "force_commit",
+            "perform_seek", "on_partitions_revoked", "commit_and_end_transactions")}
+        assert [name for name, qualname in names.items() if "<locals>" not in qualname] == []
+        assert consumer._thread._fetch_records.__qualname__.startswith("_divert_fetches.<locals>")
+        assert consumer._thread._highwaters.__qualname__.startswith("_highwaters_from_broker.<locals>")
+        assert consumer.transactions.on_rebalance.__qualname__.startswith("_producers_follow_assignment.")
+        assert pipeline.app.producer.commit_transactions.__qualname__.startswith("_commit_transactions_concurrently.")
+        assert pipeline.app.conf.broker_commit_interval == 0.1, "exactly-once commits every 100 ms"
+
+    asyncio.run(scenario())
+
+
+def test_commits_go_through_the_gate_once_the_batch_in_flight_is_done_and_after_a_flush():
+    class Consumer:
+        calls = 0
+
+        async def force_commit(self, topics=None):
+            self.calls += 1
+            return True
+
+    async def scenario():
+        gate, consumer, flushed = CommitGate(), Consumer(), []
+
+        async def flush():
+            flushed.append(consumer.calls)
+
+        fence._gate_commits(gate, consumer, flush)
+        await gate.enter()
+        pending = asyncio.create_task(consumer.force_commit())
+        await asyncio.sleep(0.01)
+        assert consumer.calls == 0, "the commit waits while a batch is in flight"
+        gate.leave()
+        assert await pending is True
+        return consumer.calls, flushed
+
+    assert asyncio.run(scenario()) == (1, [0]), "one commit, flushed once before it"
