@@ -5,15 +5,18 @@ address, 4 partitions, pre-loaded; then, one after the other on that broker:
 - the limit: aiokafka consuming the topic and msgspec decoding each event, no logic;
 - faust delivering batches to an agent that does nothing (bench/naive_agent.py);
 - a Quix Streams app doing the per-address job (bench/quix_peer.py), both guarantees;
-- the bounceback worker, both guarantees, and two workers sharing the partitions;
+- the bounceback worker, both guarantees, and two workers sharing the partitions
+  (exactly-once);
 
 each in events/s from its first event to its last, with its ratio to Quix under the same
 guarantee. Then the latency: with the exactly-once worker fed at half its throughput, a
 hard bounce published to the inbound topic until its suppression record, and its
-contact's card, are readable (read_committed): p50 and p99.
+contact's card, are readable (read_committed): p50 and p99; and, once the workers' lag
+metric says they have caught up, whether the cards are there.
 
     pip install -e '.[bench]'
-    python -m bench.peer_bench [--events 200000] [--runs 1] [--profile DIR] [--skip-peers]
+    python -m bench.peer_bench [--events 200000] [--runs 1] [--workers 2] [--latency-seconds 20]
+                               [--profile DIR] [--skip-peers] [--only exactly_once]
 
 Quix Streams is only needed here (`.[bench]`); `--skip-peers` runs without it.
 """
@@ -33,7 +36,7 @@ from pathlib import Path
 
 import msgspec
 
-from bench.pipeline_bench import ROOT, _applied, generate, measure_marked, measure_naive
+from bench.pipeline_bench import _applied, generate, measure_marked, measure_naive
 from bounceback.local import LocalWorker
 from partitions.routing import partition_for
 from schemas.events import decode_event, encode_event
@@ -195,6 +198,112 @@ def measure_workers(bootstrap: str, prefix: str, partitions: int, expected: int,
     return expected / (last - first), started
 
 
+PROBE_DOMAIN = "latency.example"
+
+
+def probes_and_load(count: int, seed: int) -> tuple[list[bytes], list[bytes], list[bytes]]:
+    """Contacts each holding one fresh address, a hard bounce for each, and background
+    delivery reports (new event ids) for the addresses of the pre-loaded log."""
+    contacts, bounces = [], []
+    for i in range(count):
+        address = f"probe{seed}-{i}@{PROBE_DOMAIN}"
+        contacts.append(msgspec.json.encode({"type": "contact", "event_id": f"probe-contact-{seed}-{i}",
+                                             "occurred_at": "2026-03-01T00:00:00Z", "contact_id": f"probe-{seed}-{i}",
+                                             "emails": [address], "phones": []}))
+        bounces.append(msgspec.json.encode({"type": "delivery", "event_id": f"probe-bounce-{seed}-{i}",
+                                            "occurred_at": "2026-03-02T00:00:00Z", "channel": "email",
+                                            "address": address, "message_id": f"probe-m-{seed}-{i}",
+                                            "status": "hard_bounce", "contact_id": f"probe-{seed}-{i}"}))
+    load = [line.replace(b'"e-', f'"l{seed}-'.encode()).replace(b'"m-', f'"lm{seed}-'.encode())
+            for line in generate(200_000, 20_000, seed=seed)]
+    return contacts, bounces, load
+
+
+async def measure_latency(bootstrap: str, topics: Topics, partitions: int, rate: float, seconds: float,
+                          workers: list[LocalWorker], seed: int) -> dict[str, list[float]]:
+    """Publish to visible, read_committed: a hard bounce published to the inbound topic
+    (10 a second, among background reports at `rate` events/s in all) until its suppression
+    record, and its contact's card showing it, can be read. Then, once every worker's lag
+    metric says it has caught up, how many of the cards were already visible."""
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+    probes = int(seconds * 10)
+    contacts, bounces, load = probes_and_load(probes, seed)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=2)
+    await producer.start()
+    watcher = AIOKafkaConsumer(bootstrap_servers=bootstrap, isolation_level="read_committed",
+                               enable_auto_commit=False)
+    await watcher.start()
+    sent: dict[bytes, float] = {}
+    seen: dict[str, dict[bytes, float]] = {"suppression": {}, "contact card": {}}
+    try:
+        outputs = [TopicPartition(t, p) for t in (topics.suppressions, topics.contact_status) for p in range(partitions)]
+        watcher.assign(outputs)
+        await watcher.seek_to_end(*outputs)
+
+        def keyed(value: bytes) -> tuple[bytes, int, bytes]:
+            event = decode_event(value)
+            key = event.contact_id if type(event).__name__ == "Contact" else f"{event.channel}:{event.address}"
+            return key.encode(), partition_for(key, partitions), encode_event(event)
+
+        for value in contacts:  # the probes' contacts first, with the cards they make
+            key, partition, value = keyed(value)
+            await producer.send(topics.inbound, value, key=key, partition=partition)
+        await producer.flush()
+        await asyncio.sleep(3)
+
+        async def watch() -> None:
+            while True:
+                for tp, records in (await watcher.getmany(timeout_ms=200)).items():
+                    now = time.perf_counter()
+                    kind = "suppression" if tp.topic == topics.suppressions else "contact card"
+                    for record in records:
+                        if PROBE_DOMAIN.encode() in record.value and b"hard_bounce" in record.value:
+                            seen[kind].setdefault(record.key, now)
+
+        watching = asyncio.create_task(watch())
+        started = time.perf_counter()
+        published = 0
+        background = iter(load)
+        for i in range(probes):
+            # the background load up to this instant, then the probe
+            due = int(rate * (time.perf_counter() - started))
+            while published < due:
+                key, partition, value = keyed(next(background))
+                await producer.send(topics.inbound, value, key=key, partition=partition)
+                published += 1
+            key, partition, value = keyed(bounces[i])
+            sent[key] = time.perf_counter()
+            sent[f"probe-{seed}-{i}".encode()] = sent[key]
+            await producer.send(topics.inbound, value, key=key, partition=partition)
+            await asyncio.sleep(max(0.0, started + (i + 1) / 10 - time.perf_counter()))
+        await producer.flush()
+        # caught up by the lag metric: are the cards there?
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not all(w.lag() == 0 for w in workers):
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(0.3)  # what the watcher fetched by then
+        caught_up = len(seen["contact card"])
+        await asyncio.sleep(5)
+        watching.cancel()
+        print(f"  latency: {published:,} background events at {rate:,.0f}/s with {probes} hard bounces over "
+              f"{seconds:.0f} s; when every worker's lag said caught up, {caught_up} of {probes} contact cards "
+              f"were visible ({len(seen['contact card'])} 5 s later)", flush=True)
+    finally:
+        await producer.stop()
+        await watcher.stop()
+    return {kind: sorted(at - sent[key] for key, at in times.items() if key in sent) for kind, times in seen.items()}
+
+
+def percentile(values: list[float], share: float) -> float:
+    return values[min(len(values) - 1, int(share * len(values)))] if values else float("nan")
+
+
+def latency_line(latencies: dict[str, list[float]], probes: int) -> str:
+    return "; ".join(f"{kind} p50 {percentile(v, 0.5) * 1000:,.0f} ms, p99 {percentile(v, 0.99) * 1000:,.0f} ms "
+                     f"({len(v)} of {probes} seen)" for kind, v in latencies.items())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=200_000)
@@ -204,6 +313,8 @@ def main() -> None:
     parser.add_argument("--profile", type=Path, help="py-spy the bounceback workers; collapsed stacks go here")
     parser.add_argument("--skip-peers", action="store_true", help="only the limit and the bounceback worker")
     parser.add_argument("--only", choices=["at_least_once", "exactly_once"], help="one guarantee only")
+    parser.add_argument("--workers", type=int, default=2, help="also this many workers sharing the partitions")
+    parser.add_argument("--latency-seconds", type=float, default=20, help="0: no latency measurement")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="bounceback-peer-"))
     records = keyed(generate(args.events, args.addresses), args.partitions)
@@ -226,22 +337,39 @@ def main() -> None:
                 for guarantee in guarantees:
                     results[f"quix {guarantee}"] = measure_quix(
                         kafka.bootstrap, guarantee.replace("_", "-"), expected, rundir)
-            for guarantee in guarantees:
-                prefix = f"bb{run}-{'eos' if guarantee == 'exactly_once' else 'alo'}"
+            latencies = {}
+            runs = [(guarantee, 1) for guarantee in guarantees]
+            if "exactly_once" in guarantees and args.workers > 1:
+                runs.append(("exactly_once", args.workers))
+            for guarantee, count in runs:
+                kind = "eos" if guarantee == "exactly_once" else "alo"
+                prefix = f"bb{run}-{kind}" + (f"-{count}" if count > 1 else "")
                 settings = Settings(broker=kafka.bootstrap, partitions=args.partitions, topics=Topics(prefix))
                 asyncio.run(ensure_topics(settings))
                 asyncio.run(load(kafka.bootstrap, settings.topics.inbound, records))
-                profile = args.profile / f"{prefix}.txt" if args.profile else None
+                profile = args.profile / f"{prefix}.txt" if args.profile and count == 1 else None
                 if profile:
                     profile.parent.mkdir(parents=True, exist_ok=True)
                 rate, workers = measure_workers(kafka.bootstrap, prefix, args.partitions, expected, rundir, guarantee,
-                                                profile=profile)
-                results[f"bounceback {guarantee}"] = rate
-                for worker in workers:
-                    worker.stop()
-                if profile:
-                    print(f"profile of {prefix} ({guarantee}):\n{top_of_profile(profile)}", flush=True)
+                                                workers=count, profile=profile)
+                name = "bounceback" + (f" {count} workers" if count > 1 else "")
+                results[f"{name} {guarantee}"] = rate
+                try:
+                    if profile:
+                        print(f"profile of {prefix} ({guarantee}):\n{top_of_profile(profile)}", flush=True)
+                    if guarantee == "exactly_once" and args.latency_seconds:
+                        latencies[name] = asyncio.run(measure_latency(
+                            kafka.bootstrap, settings.topics, args.partitions, rate / 2, args.latency_seconds,
+                            workers, seed=run * 10 + count))
+                        print(f"  {name}, exactly-once, at half its throughput: "
+                              f"{latency_line(latencies[name], int(args.latency_seconds * 10))}", flush=True)
+                finally:
+                    for worker in workers:
+                        worker.stop()
             results.report(run)
+            for name, latency in latencies.items():
+                print(f"  latency, {name}, exactly-once, at half its throughput (publish to visible, "
+                      f"read_committed): {latency_line(latency, int(args.latency_seconds * 10))}", flush=True)
     finally:
         kafka.stop()
 

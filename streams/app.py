@@ -23,7 +23,7 @@ from partitions.commands import decode_address_command, decode_contact_command, 
 from partitions.contact import ContactEntry, ContactProcessor
 from partitions.routing import ADDRESS, CONTACT, Router
 from projections.normalize import AddressNormalizer
-from schemas.events import InvalidEvent, decode_event, encode_event
+from schemas.events import InvalidEvent, Tick, decode_event, encode_event
 from streams import fence, metrics
 from streams.commit_gate import CommitGate
 from streams.fence import PartitionAnchor, partition_context

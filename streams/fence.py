@@ -148,6 +148,7 @@ REACHES = [
     Reach("mode.utils.queues:FlowControlEvent", "manage_queue"),
     Reach("mode.utils.queues:FlowControlEvent", "is_active"),
     # faust: the consumer
+    Reach("faust.transport.consumer", "ensure_TP"),
     Reach(_FAUST_CONSUMER, "_wait_next_records"),
     Reach(_FAUST_CONSUMER, "getmany"),
     Reach(_FAUST_CONSUMER, "_new_offset"),
@@ -270,9 +271,12 @@ def _divert_fetches(pipeline, consumer, ledger: OffsetLedger) -> None:
     app = pipeline.app
     intakes = pipeline.intakes  # source topic -> its agent's Intake
     flow_control = app.flow_control
+    from faust.transport.consumer import ensure_TP
+
     for intake in set(intakes.values()):
-        intake.on_full = consumer.on_buffer_full
-        intake.on_drained = consumer.on_buffer_drop
+        # faust's sets of partitions hold its own TP tuples, not aiokafka's
+        intake.on_full = lambda tp: consumer.on_buffer_full(ensure_TP(tp))
+        intake.on_drained = lambda tp: consumer.on_buffer_drop(ensure_TP(tp))
         flow_control.manage_queue(intake)  # cleared with faust's stream queues
     wait_next_records = consumer._wait_next_records
     fetch_records = consumer._thread._fetch_records

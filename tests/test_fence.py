@@ -99,6 +99,14 @@ def test_the_consumer_faust_creates_hands_the_agents_records_to_their_intakes_wh
         pipeline.app.flow_control.clear()  # faust clears its stream queues: the intakes too
         assert len(pipeline.address_intake) == 0
 
+        # a partition piling up in the intake is not fetched until it is taken; faust's sets
+        # of active partitions hold its own TP tuples (aiokafka's failed its assertion)
+        consumer._set_active_tps({inbound})
+        pipeline.address_intake.on_full(inbound)
+        assert consumer._get_active_partitions() == set()
+        pipeline.address_intake.on_drained(inbound)
+        assert consumer._get_active_partitions() == {inbound}
+
     asyncio.run(scenario())
 
 
