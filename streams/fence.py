@@ -186,6 +186,7 @@ REACHES = [
     Reach("faust.transport.producer:ProducerBuffer", "flush"),
     Reach("faust.transport.producer:ProducerBuffer", "size"),
     # aiokafka
+    Reach("aiokafka.structs", "TopicPartition"),
     Reach("aiokafka:AIOKafkaConsumer", "end_offsets"),
     Reach("aiokafka:AIOKafkaConsumer", "_subscription", "self"),
     Reach("aiokafka:AIOKafkaConsumer", "_client", "self"),
@@ -320,17 +321,20 @@ def _divert_fetches(pipeline, consumer, ledger: OffsetLedger) -> None:
 
 
 def _commit_from_ledger(consumer, ledger: OffsetLedger) -> None:
+    from aiokafka.structs import TopicPartition
+
     faust_new_offset = consumer._new_offset
     faust_with_acks = consumer._filter_tps_with_pending_acks
 
     def with_work(topics=None):
         # faust looks only at partitions with acknowledged messages; the agents'
-        # partitions have none (their records are not messages): the ledger's instead
+        # partitions have none (their records are not messages): the ledger's instead,
+        # as aiokafka's TopicPartition, which its commits insist on
         tps = set(faust_with_acks(topics))
         for tp in consumer.assignment():
             if tp.topic in ledger.topics and ledger.end(tp) >= 0 and (
                     topics is None or tp in topics or tp.topic in topics):
-                tps.add(tp)
+                tps.add(TopicPartition(tp.topic, tp.partition))
         return iter(tps)
 
     consumer._filter_tps_with_pending_acks = with_work

@@ -110,6 +110,28 @@ def test_the_consumer_faust_creates_hands_the_agents_records_to_their_intakes_wh
     asyncio.run(scenario())
 
 
+def test_commits_take_the_agents_partitions_from_the_ledger_as_aiokafka_wants_them(tmp_path):
+    from aiokafka.util import commit_structure_validate
+
+    from streams.app import Pipeline
+
+    async def scenario():
+        pipeline = Pipeline(Settings(topics=Topics("fence3"), datadir=str(tmp_path),
+                                     processing_guarantee="at_least_once"))
+        consumer = pipeline.app.consumer
+        inbound, idle = TopicPartition("fence3.events", 0), TopicPartition("fence3.events", 1)
+        consumer.assignment = lambda: {inbound, idle}  # faust's TP tuples, as the thread answers
+        pipeline.ledger.fetched({inbound: [SimpleNamespace(offset=o) for o in (5, 6, 7)]})
+        pipeline.ledger.processed(inbound.topic, 0, [5, 6])
+        tps = list(consumer._filter_tps_with_pending_acks())
+        assert tps == [inbound], "the partition with work processed, none idle"
+        offsets = {tp: consumer._new_offset(tp) for tp in tps}
+        assert offsets == {inbound: 7}, "up to what was processed: 7 is fetched, not processed"
+        commit_structure_validate(offsets)  # what aiokafka checks before committing them
+
+    asyncio.run(scenario())
+
+
 def test_install_corrects_the_consumer_when_faust_creates_it(tmp_path):
     from streams.app import Pipeline
 
