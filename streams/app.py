@@ -127,7 +127,7 @@ class Pipeline:
         self.dead_letters = app.topic(names.dead_letters, **raw)
         self.applied = app.topic(names.applied, partitions=n, **raw)
         table = dict(key_type=bytes, value_type=bytes, partitions=n)
-        self.addresses, self.contacts, self.clocks = (app.Table(name, **table) for name in TABLES)
+        self.addresses, self.contacts, self.clocks = self.tables = tuple(app.Table(name, **table) for name in TABLES)
 
         self.normalise = AddressNormalizer(settings.policy.default_region)
         self.router = Router(settings.partitions, self.normalise)
@@ -339,10 +339,15 @@ class Pipeline:
         for batch in batches:
             transactional_id = (fence.transactional_id(self.app, batch.topic, batch.partition)
                                 if self.app.in_transaction else None)
+            # the state the batch writes, collected now and stored once acknowledged
+            writes = (fence.TableWrites.collect(self.tables, batch.anchor, batch.write)
+                      if batch.write is not None else None)
             try:
                 acks = [await producer.send(topic.get_topic_name(), key, value, partition, None, None,
                                             transactional_id=transactional_id)
                         for topic, key, partition, value in batch.outbox.records()]
+                if writes is not None:
+                    acks += await writes.send(self.app, transactional_id)
                 await asyncio.gather(*acks)
             except ProducerSendError as exc:
                 # the partition was revoked, and its transaction with it, during the batch:
@@ -351,9 +356,8 @@ class Pipeline:
                 # its clock and deadline queue moved on with the batch: built again from the table
                 self._address_processors.pop(batch.partition, None)
                 continue
-            if batch.write is not None:
-                with partition_context(batch.anchor):
-                    batch.write()
+            if writes is not None:
+                writes.store(self.app)
             # done: the offsets of these records may be committed (streams/offsets.py)
             for topic, offsets in batch.offsets.items():
                 ledger.processed(topic, batch.partition, offsets)

@@ -60,7 +60,15 @@ What it changes, each found by the crash tests or the profile (docs/pipeline.md,
    the transaction coordinator, and under exactly-once a commit every 100 ms (for the
    latency) would then hold the agents most of the time.
 
-8. The embedded broker (Tansu, no transactions) needs two more (`tansu_end_offsets`,
+8. **A batch's table writes made together** (`TableWrites`). faust sends one changelog
+   record per `table[key] = value` through its buffer (a `FutureMessage`, the serializer
+   registry, a callback per record) and writes RocksDB key by key. The pipeline's tables
+   collect a batch's writes instead; its changelog records go straight to the producer (in
+   the partition's transaction under exactly-once) with its outputs, and once all are
+   acknowledged RocksDB is written in one batch per table. The persisted changelog offset
+   is kept as faust keeps it.
+
+9. The embedded broker (Tansu, no transactions) needs two more (`tansu_end_offsets`,
    `tansu_leave_group`; streams/tansu.py says why).
 
 The rest reads faust without changing it: `partition_context` makes a partition faust's
@@ -80,6 +88,7 @@ import time
 import weakref
 from collections.abc import Callable
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from streams.offsets import OffsetLedger  # noqa: F401 (the type of pipeline.ledger)
@@ -150,6 +159,16 @@ REACHES = [
     # faust: the consumer
     Reach("faust.transport.consumer", "ensure_TP"),
     Reach(_FAUST_CONSUMER, "_wait_next_records"),
+    Reach("faust.tables.table:Table", "on_key_set"),
+    Reach("faust.tables.base:Collection", "data"),
+    Reach("faust.tables.base:Collection", "changelog_topic_name"),
+    Reach("faust.tables.manager:TableManager", "persist_offset_on_commit"),
+    Reach("faust.stores.rocksdb:Store", "_set"),
+    Reach("faust.stores.rocksdb:Store", "_db_for_partition"),
+    Reach("faust.stores.rocksdb:Store", "set_persisted_offset"),
+    Reach("faust.stores.rocksdb:Store", "_key_index", "self"),
+    Reach("mode.utils.collections:ManagedUserDict", "__setitem__"),
+    Reach("rocksdict", "WriteBatch"),
     Reach(_FAUST_CONSUMER, "getmany"),
     Reach(_FAUST_CONSUMER, "_new_offset"),
     Reach(_FAUST_CONSUMER, "_filter_tps_with_pending_acks"),
@@ -315,6 +334,96 @@ def _divert_fetches(pipeline, consumer, ledger: OffsetLedger) -> None:
         return records, active
 
     consumer._wait_next_records = diverted
+
+
+# -- 8. table writes ----------------------------------------------------------------------
+
+
+_pending_writes: ContextVar[TableWrites | None] = ContextVar("bounceback_table_writes", default=None)
+
+
+class TableWrites:
+    """The table writes of one partition's share of a batch: collected while its write
+    step runs (`collect`), its changelog records sent (`send`), then, once those are
+    acknowledged, RocksDB written in one batch per table (`store`)."""
+
+    def __init__(self, partition: int) -> None:
+        self.partition = partition
+        self.puts: dict[object, list[tuple[bytes, bytes | None]]] = {}  # store -> (key, value)
+        self.changelog: list[tuple[object, bytes, bytes | None]] = []  # (table, key, value)
+        self._acks: list[tuple[object, object]] = []
+
+    @classmethod
+    def collect(cls, tables, anchor: PartitionAnchor, write: Callable[[], None]) -> TableWrites:
+        """Run `write` (which sets keys of `tables`) in the anchor's partition; what it
+        writes is collected, not yet made."""
+        for table in tables:
+            _collecting(table)
+        writes = cls(anchor.message.partition)
+        token = _pending_writes.set(writes)
+        try:
+            with partition_context(anchor):
+                write()
+        finally:
+            _pending_writes.reset(token)
+        return writes
+
+    async def send(self, app, transactional_id: str | None) -> list:
+        """Send the changelog records (in the partition's transaction under exactly-once);
+        returns their acknowledgements to wait for."""
+        producer = app.producer
+        self._acks = [(table, await producer.send(table.changelog_topic_name, key, value, self.partition, None, None,
+                                                  transactional_id=transactional_id))
+                      for table, key, value in self.changelog]
+        return [ack for _, ack in self._acks]
+
+    def store(self, app) -> None:
+        """Once the changelog records are acknowledged: RocksDB, and the changelog offset
+        the local store holds up to (as faust's Collection._on_changelog_sent keeps it)."""
+        import rocksdict
+        from aiokafka.structs import TopicPartition
+
+        partition = self.partition
+        for store, puts in self.puts.items():
+            batch = rocksdict.WriteBatch(raw_mode=True)
+            index = store._key_index
+            for key, value in puts:
+                batch.put(key, value)
+                index[key] = partition
+            store._db_for_partition(partition).write(batch)
+        written: dict[object, int] = {}
+        for table, ack in self._acks:
+            written[table] = max(written.get(table, -1), ack.result().offset)
+        for table, offset in written.items():
+            tp = TopicPartition(table.changelog_topic_name, partition)
+            if app.in_transaction:
+                app.tables.persist_offset_on_commit(table.data, tp, offset)
+            else:
+                table.data.set_persisted_offset(tp, offset)
+
+
+def _collecting(table) -> None:
+    """Make `table`'s writes collect into the current TableWrites, where there is one."""
+    if getattr(table, "_writes_collected", False):
+        return
+    store = table.data
+    on_key_set, store_set = table.on_key_set, store._set
+
+    def on_key_set_collected(key, value):
+        pending = _pending_writes.get()
+        if pending is None:
+            return on_key_set(key, value)
+        pending.changelog.append((table, key, value))
+
+    def set_collected(key, value):
+        pending = _pending_writes.get()
+        if pending is None:
+            return store_set(key, value)
+        pending.puts.setdefault(store, []).append((key, value))
+
+    table.on_key_set = on_key_set_collected
+    store._set = set_collected
+    table._writes_collected = True
 
 
 # -- 2. commits from the ledger --------------------------------------------------------------
