@@ -134,7 +134,9 @@ def install_views(pipeline) -> None:
         assigned = sorted(f"{tp.topic}/{tp.partition}" for tp in app.consumer.assignment())
         # ready: not rebalancing and the tables restored, so the lag metric means something
         ready = not app.rebalancing and not app.in_recovery and app.tables.recovery.completed.is_set()
-        return _json(web, {"assigned": assigned, "ready": ready,
+        # caught up: nothing left to process, and what was processed committed (visible)
+        lag = sum(pipeline.consumer_lag().values()) if ready else None
+        return _json(web, {"assigned": assigned, "ready": ready, "lag": lag, "caught_up": lag == 0,
                            "processing_guarantee": pipeline.settings.processing_guarantee})
 
     install_operator_views(pipeline, _json)
