@@ -79,6 +79,7 @@ partition's transaction, `fetch_position` and `committed_offset` feed the lag.
 from __future__ import annotations
 
 import asyncio
+import functools
 import importlib
 import importlib.metadata
 import inspect
@@ -90,6 +91,7 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from pathlib import Path
 
 from streams.offsets import OffsetLedger  # noqa: F401 (the type of pipeline.ledger)
 
@@ -125,19 +127,24 @@ class Reach:
         if self.kind == "attr":
             return None if hasattr(owner, self.name) else f"{self.owner}.{self.name}"
         if self.kind == "self":
+            # assigned in the source of the class or a base class (their modules' text: a
+            # class's own source would take a parse of its module each)
             pattern = re.compile(rf"self\.{re.escape(self.name)}\b\s*(:[^=\n]+)?=[^=]")
-            sources = []
-            for klass in inspect.getmro(owner):
-                try:
-                    sources.append(inspect.getsource(klass))
-                except (OSError, TypeError):
-                    continue
-            return None if any(pattern.search(s) for s in sources) else f"{self.owner}: self.{self.name}"
+            found = any(pattern.search(_module_text(klass)) for klass in inspect.getmro(owner))
+            return None if found else f"{self.owner}: self.{self.name}"
         method, keyword = self.name.rstrip(")").split("(")
         function = getattr(owner, method, None)
         if function is None:
             return f"{self.owner}.{method}"
         return None if keyword in inspect.signature(function).parameters else f"{self.owner}.{method}({keyword}=)"
+
+
+@functools.cache
+def _module_text(klass) -> str:
+    try:
+        return Path(inspect.getsourcefile(klass)).read_text()
+    except (OSError, TypeError):
+        return ""
 
 
 _FAUST_CONSUMER = "faust.transport.consumer:Consumer"
