@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 
 from streams.admin import ensure_topics, resolve_processing_guarantee
+from streams import fence
+from streams.fence import FenceError
 from streams.settings import Settings
 
 
@@ -22,6 +24,10 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
     from streams.app import Pipeline
 
     logging.basicConfig(level=loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        fence.verify()  # before anything else: faust and aiokafka are versions the fence knows
+    except FenceError as exc:
+        raise SystemExit(str(exc)) from None
     asyncio.run(ensure_topics(settings))
     settings.processing_guarantee = asyncio.run(resolve_processing_guarantee(settings))
     pipeline = Pipeline(settings)

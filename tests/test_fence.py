@@ -177,3 +177,13 @@ def test_commits_go_through_the_gate_once_the_batch_in_flight_is_done_and_after_
         return consumer.calls, flushed
 
     assert asyncio.run(scenario()) == (1, [0]), "one commit, flushed once before it"
+
+
+def test_the_worker_command_refuses_to_start_with_the_versions_in_its_message(monkeypatch):
+    from streams.worker import run_worker
+
+    monkeypatch.setattr(fence, "REACHES", [fence.Reach("faust.transport.consumer:Consumer", "_gone_in_0_16")])
+    # the check comes first: no broker is needed to be refused
+    with pytest.raises(SystemExit) as refused:
+        run_worker(Settings(broker="127.0.0.1:1", topics=Topics("refused")))
+    assert "faust-streaming 0.15.3" in str(refused.value.code) and "_gone_in_0_16" in str(refused.value.code)
