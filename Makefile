@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo replay-demo bench clean
+.PHONY: test demo replay-demo bench bench-peer clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -29,6 +29,11 @@ bench: $(STAMP)
 	$(PY) -m bench.pipeline_bench
 	$(PY) -m bench.sendout_bench
 	$(PY) -m bench.import_bench
+
+# beside the peers, on Apache Kafka (Java, jars from Maven Central): needs the bench extra
+bench-peer: $(STAMP)
+	$(PY) -m pip install --quiet -e ".[bench]"
+	$(PY) -m bench.peer_bench --runs 3
 
 clean:
 	rm -rf $(VENV) out bench/data
