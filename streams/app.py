@@ -116,6 +116,9 @@ class Pipeline:
             web_port=settings.web_port,
             canonical_url=f"http://{settings.web_host}:{settings.web_port}",
         )
+        # at a 100 ms commit interval a commit that waits for the batch in flight outlasts
+        # the interval routinely; mode's timer would log a warning for each one
+        logging.getLogger("mode.timers").setLevel(logging.ERROR)
         names = settings.topics
         raw = dict(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
         n = settings.partitions
