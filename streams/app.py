@@ -45,9 +45,15 @@ def _every_address(key: str) -> bool:
     return True
 
 
+# the most bytes of JSON lines in one internal record: well under the producer's (and the
+# broker's) 1 MB limit on a request
+RECORD_BYTES = 256 * 1024
+
+
 class Outbox:
     """A batch's outputs. For internal topics, one record per destination partition with its
-    commands as JSON lines, instead of one record per command; keyed outputs one by one."""
+    commands as JSON lines (split where they pass RECORD_BYTES), instead of one record per
+    command; keyed outputs one by one."""
 
     def __init__(self) -> None:
         self._lines: dict[tuple[object, int], list[bytes]] = {}
@@ -63,7 +69,13 @@ class Outbox:
         for topic, key, value in self._keyed:
             yield topic, key, None, value
         for (topic, partition), lines in self._lines.items():
-            yield topic, None, partition, b"\n".join(lines)
+            start, size = 0, 0
+            for i, line in enumerate(lines):
+                if size and size + len(line) > RECORD_BYTES:
+                    yield topic, None, partition, b"\n".join(lines[start:i])
+                    start, size = i, 0
+                size += len(line) + 1
+            yield topic, None, partition, b"\n".join(lines[start:])
 
 
 class PartitionBatch:
@@ -353,6 +365,8 @@ class Pipeline:
                     acks += await writes.send(self.app, transactional_id)
                 await asyncio.gather(*acks)
             except ProducerSendError as exc:
+                if transactional_id is None or not fence.transaction_ended(self.app, transactional_id):
+                    raise  # not a handover: the worker stops, and starts again from the last commit
                 # the partition was revoked, and its transaction with it, during the batch:
                 # its new owner processes it again from the last committed offset
                 log.warning("dropped a batch of %s: %s", transactional_id, exc)

@@ -673,6 +673,12 @@ def partition_context(anchor: PartitionAnchor):
         _current_event.reset(token)
 
 
+def transaction_ended(app, transactional_id: str) -> bool:
+    """Whether this worker no longer holds the transactional producer (its partition was
+    handed over, or the producer was fenced)."""
+    return transactional_id not in app.producer._transaction_producers
+
+
 def transactional_id(app, topic: str, partition: int) -> str:
     """faust's name for the transaction that commits this source partition's offsets."""
     return f"{app.conf.id}-{app.assignor.group_for_topic(topic)}-{partition}"

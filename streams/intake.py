@@ -59,9 +59,8 @@ class Intake:
             self.on_drained(tp)
 
     async def take(self, max_records: int, within: float) -> list[tuple[Hashable, list]]:
-        """At least one record: waits for the first, then up to `within` seconds more for
-        `max_records`. A partition's records come whole from each fetch, in order, so a
-        batch can hold somewhat more than `max_records`."""
+        """At least one record and at most `max_records`: waits for the first, then up to
+        `within` seconds more for `max_records`. Each partition's records in order."""
         while not self._size:
             self._arrived.clear()
             await self._arrived.wait()
@@ -90,7 +89,13 @@ class Intake:
             chunks = self._records[tp]
             records: list = []
             while chunks and count + len(records) < max_records:
-                records.extend(chunks.pop(0))
+                room = max_records - count - len(records)
+                chunk = chunks[0]
+                if len(chunk) > room:
+                    records.extend(chunk[:room])
+                    chunks[0] = chunk[room:]
+                else:
+                    records.extend(chunks.pop(0))
             if not chunks:
                 del self._records[tp]
             count += len(records)

@@ -24,7 +24,8 @@ def test_a_batch_waits_for_the_first_record_then_the_window_and_keeps_each_parti
 
         intake.put("a", [5, 6, 7])
         intake.put("b", [11, 12])
-        assert await intake.take(4, within=0) == [("a", [5, 6, 7]), ("b", [11, 12])], "whole fetches"
+        assert await intake.take(4, within=0) == [("a", [5, 6, 7]), ("b", [11])], "never more than asked"
+        assert await intake.take(4, within=0) == [("b", [12])]
         intake.put("a", [8])
         intake.put("a", [9])
         assert await intake.take(1, within=0) == [("a", [8])]
