@@ -201,6 +201,33 @@ def measure_workers(bootstrap: str, prefix: str, partitions: int, expected: int,
 PROBE_DOMAIN = "latency.example"
 
 
+def timings(workers: list[LocalWorker]) -> Counter:
+    """The sums and counts of the workers' batch and commit time histograms (/metrics)."""
+    totals: Counter = Counter()
+    for worker in workers:
+        try:
+            _, body = worker.get("/metrics")
+        except OSError:
+            continue
+        for line in body.decode().splitlines():
+            if line.startswith(("bounceback_batch_seconds_", "bounceback_commit_seconds_")) and \
+                    line.split("{")[0].endswith(("_sum", "_count")):
+                name, value = line.rsplit(" ", 1)
+                totals[name] += float(value)
+    return totals
+
+
+def timing_line(before: Counter, after: Counter) -> str:
+    def mean(prefix: str, labels: str = "") -> str:
+        count = after[f"{prefix}_count{labels}"] - before[f"{prefix}_count{labels}"]
+        total = after[f"{prefix}_sum{labels}"] - before[f"{prefix}_sum{labels}"]
+        return f"{count:,.0f} x {total / count * 1000:,.0f} ms" if count else "none"
+
+    gate, commit = '{phase="gate"}', '{phase="commit"}'
+    return (f"batches {mean('bounceback_batch_seconds')}; commits: waiting for the batch in flight "
+            f"{mean('bounceback_commit_seconds', gate)}, committing {mean('bounceback_commit_seconds', commit)}")
+
+
 def probes_and_load(count: int, seed: int) -> tuple[list[bytes], list[bytes], list[bytes]]:
     """Contacts each holding one fresh address, a hard bounce for each, and background
     delivery reports (new event ids) for the addresses of the pre-loaded log."""
@@ -262,6 +289,7 @@ async def measure_latency(bootstrap: str, topics: Topics, partitions: int, rate:
                             seen[kind].setdefault(record.key, now)
 
         watching = asyncio.create_task(watch())
+        before = timings(workers)
         started = time.perf_counter()
         published = 0
         background = iter(load)
@@ -278,6 +306,7 @@ async def measure_latency(bootstrap: str, topics: Topics, partitions: int, rate:
             await producer.send(topics.inbound, value, key=key, partition=partition)
             await asyncio.sleep(max(0.0, started + (i + 1) / 10 - time.perf_counter()))
         await producer.flush()
+        during = timing_line(before, timings(workers))
         # caught up by the lag metric: are the cards there?
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and not all(w.lag() == 0 for w in workers):
@@ -288,7 +317,7 @@ async def measure_latency(bootstrap: str, topics: Topics, partitions: int, rate:
         watching.cancel()
         print(f"  latency: {published:,} background events at {rate:,.0f}/s with {probes} hard bounces over "
               f"{seconds:.0f} s; when every worker's lag said caught up, {caught_up} of {probes} contact cards "
-              f"were visible ({len(seen['contact card'])} 5 s later)", flush=True)
+              f"were visible ({len(seen['contact card'])} 5 s later); meanwhile {during}", flush=True)
     finally:
         await producer.stop()
         await watcher.stop()

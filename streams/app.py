@@ -197,7 +197,8 @@ class Pipeline:
             taken = await intake.take(size, window)
             await self.gate.enter()
             try:
-                await self._process_batch(taken, commands_of, process)
+                with metrics.BATCH_SECONDS.time():
+                    await self._process_batch(taken, commands_of, process)
             finally:
                 self.gate.leave()
 

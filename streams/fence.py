@@ -528,14 +528,23 @@ def _gate_commits(gate, consumer, flush: Callable) -> None:
     """Route the consumer's commits through the commit gate (streams/commit_gate.py), and
     empty faust's producer buffer (changelog records) before each: faust flushes it before
     an at-least-once commit, not before committing a transaction."""
-    force_commit = consumer.force_commit
+    from streams.metrics import COMMIT_SECONDS
 
-    async def flushed_commit(*args, **kwargs):
-        await flush()
-        return await force_commit(*args, **kwargs)
+    force_commit = consumer.force_commit
+    waited, committed = COMMIT_SECONDS.labels(phase="gate"), COMMIT_SECONDS.labels(phase="commit")
+
+    async def flushed_commit(start: float, *args, **kwargs):
+        entered = time.perf_counter()
+        waited.observe(entered - start)
+        try:
+            await flush()
+            return await force_commit(*args, **kwargs)
+        finally:
+            committed.observe(time.perf_counter() - entered)
 
     async def gated(*args, **kwargs):
-        return await gate.commit(lambda: flushed_commit(*args, **kwargs))
+        start = time.perf_counter()
+        return await gate.commit(lambda: flushed_commit(start, *args, **kwargs))
 
     consumer.force_commit = gated
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter as Counts
 
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, Histogram
 
 REGISTRY = CollectorRegistry()
 EVENTS = Counter("bounceback_events", "Events applied, by type and delivery status", ["type", "status"], registry=REGISTRY)
@@ -13,6 +13,12 @@ REJECTED = Counter("bounceback_rejected_events", "Events sent to the dead-letter
 SUPPRESSION_CHANGES = Counter("bounceback_suppression_changes", "Records published to the suppression topic", registry=REGISTRY)
 DEADLINES_FIRED = Counter("bounceback_deadlines_fired", "Deferral and validity deadlines fired by ticks", registry=REGISTRY)
 CONTACT_CHANGES = Counter("bounceback_contact_changes", "Contact records published", registry=REGISTRY)
+_SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+BATCH_SECONDS = Histogram("bounceback_batch_seconds", "Processing one batch: fold, send, acknowledged, written",
+                          registry=REGISTRY, buckets=_SECONDS)
+COMMIT_SECONDS = Histogram("bounceback_commit_seconds",
+                           "Commits: waiting for the batch in flight (gate), then committing (commit)", ["phase"],
+                           registry=REGISTRY, buckets=_SECONDS)
 
 
 def count_applied(events) -> None:
