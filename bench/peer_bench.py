@@ -210,9 +210,9 @@ def timings(workers: list[LocalWorker]) -> Counter:
         except OSError:
             continue
         for line in body.decode().splitlines():
-            if line.startswith(("bounceback_batch_seconds_", "bounceback_commit_seconds_")) and \
-                    line.split("{")[0].endswith(("_sum", "_count")):
-                name, value = line.rsplit(" ", 1)
+            name, _, value = line.rpartition(" ")
+            if name.startswith(("bounceback_batch_seconds_", "bounceback_commit_seconds_")) and \
+                    name.split("{")[0].endswith(("_sum", "_count")):
                 totals[name] += float(value)
     return totals
 
