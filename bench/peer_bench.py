@@ -36,7 +36,7 @@ from pathlib import Path
 
 import msgspec
 
-from bench.pipeline_bench import _applied, generate, measure_marked, measure_naive
+from bench.pipeline_bench import applied_rate, generate, measure_marked, measure_naive
 from bounceback.local import LocalWorker
 from partitions.routing import partition_for
 from schemas.events import decode_event, encode_event
@@ -174,28 +174,18 @@ def measure_workers(bootstrap: str, prefix: str, partitions: int, expected: int,
     started = [LocalWorker(bootstrap, prefix, partitions, workdir / f"{prefix}-{i}-state",
                            workdir / f"{prefix}-{i}.log", embedded=False, name=f"{prefix}-{i}")
                .start(env={"BOUNCEBACK_PROCESSING_GUARANTEE": guarantee}) for i in range(workers)]
-    first = last = None
     profiler = None
     try:
         profiler = Profiler(started[0].process.pid, profile) if profile else None
-        deadline = time.monotonic() + 900
-        while time.monotonic() < deadline and all(w.running for w in started):
-            done = sum(_applied(w) for w in started)
-            now = time.perf_counter()
-            if done and first is None:
-                first = now
-            if done >= expected:
-                last = now
-                break
-            time.sleep(0.05)
+        rate = applied_rate(started, expected)
     finally:
         if profiler:
             profiler.stop()
-    if last is None:
+    if rate is None:
         for worker in started:
             worker.stop()
         raise RuntimeError("the workers did not finish:\n" + "\n".join(w.log_tail() for w in started))
-    return expected / (last - first), started
+    return rate, started
 
 
 PROBE_DOMAIN = "latency.example"

@@ -59,23 +59,29 @@ def _applied(worker: LocalWorker) -> int:
 def measure_pipeline(broker: EmbeddedBroker, topics: Topics, partitions: int, expected: int, workdir: Path) -> float:
     worker = LocalWorker(broker.bootstrap, topics.prefix, partitions, workdir / "state", workdir / "worker.log",
                          embedded=True).start()
-    first = last = None
     try:
-        deadline = time.monotonic() + 900
-        while time.monotonic() < deadline and worker.running:
-            done = _applied(worker)
-            now = time.perf_counter()
-            if done and first is None:
-                first = now
-            if done >= expected:
-                last = now
-                break
-            time.sleep(0.05)
+        rate = applied_rate([worker], expected)
     finally:
         worker.stop()
-    if last is None:
+    if rate is None:
         raise RuntimeError("the pipeline did not finish:\n" + worker.log_tail())
-    return expected / (last - first)
+    return rate
+
+
+def applied_rate(workers: list[LocalWorker], expected: int, timeout: float = 900) -> float | None:
+    """Events/s of the workers from the first event applied to the `expected`-th (read from
+    their /metrics); None if they stop or take longer than `timeout`."""
+    first = None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and all(w.running for w in workers):
+        done = sum(_applied(w) for w in workers)
+        now = time.perf_counter()
+        if done and first is None:
+            first = now
+        if done >= expected:
+            return expected / (now - first)
+        time.sleep(0.05)
+    return None
 
 
 def measure_naive(bootstrap: str, topic: str, partitions: int, expected: int, workdir: Path,
