@@ -61,7 +61,7 @@ What it changes, each found by the crash tests or the profile (docs/pipeline.md,
    latency) would then hold the agents most of the time.
 
 8. **A batch's table writes made together** (`TableWrites`). faust sends one changelog
-   record per `table[key] = value` through its buffer (a `FutureMessage`, the serializer
+   record per `table[key] = value` (and per delete) through its buffer (a `FutureMessage`, the serializer
    registry, a callback per record) and writes RocksDB key by key. The pipeline's tables
    collect a batch's writes instead; its changelog records go straight to the producer (in
    the partition's transaction under exactly-once) with its outputs, and once all are
@@ -167,6 +167,8 @@ REACHES = [
     Reach("faust.transport.consumer", "ensure_TP"),
     Reach(_FAUST_CONSUMER, "_wait_next_records"),
     Reach("faust.tables.table:Table", "on_key_set"),
+    Reach("faust.tables.table:Table", "on_key_del"),
+    Reach("faust.stores.rocksdb:Store", "_del"),
     Reach("faust.tables.base:Collection", "data"),
     Reach("faust.tables.base:Collection", "changelog_topic_name"),
     Reach("faust.tables.manager:TableManager", "persist_offset_on_commit"),
@@ -356,8 +358,9 @@ class TableWrites:
 
     def __init__(self, partition: int) -> None:
         self.partition = partition
-        self.puts: dict[object, list[tuple[bytes, bytes | None]]] = {}  # store -> (key, value)
-        self.changelog: list[tuple[object, bytes, bytes | None]] = []  # (table, key, value)
+        # store -> (key, value or None for a delete), in the order they were made
+        self.puts: dict[object, list[tuple[bytes, bytes | None]]] = {}
+        self.changelog: list[tuple[object, bytes, bytes | None]] = []  # (table, key, value or None)
         self._acks: list[tuple[object, object]] = []
 
     @classmethod
@@ -395,8 +398,11 @@ class TableWrites:
             batch = rocksdict.WriteBatch(raw_mode=True)
             index = store._key_index
             for key, value in puts:
-                batch.put(key, value)
-                index[key] = partition
+                if value is None:
+                    batch.delete(key)
+                else:
+                    batch.put(key, value)
+                    index[key] = partition
             store._db_for_partition(partition).write(batch)
         written: dict[object, int] = {}
         for table, ack in self._acks:
@@ -414,7 +420,7 @@ def _collecting(table) -> None:
     if getattr(table, "_writes_collected", False):
         return
     store = table.data
-    on_key_set, store_set = table.on_key_set, store._set
+    on_key_set, on_key_del, store_set, store_del = table.on_key_set, table.on_key_del, store._set, store._del
 
     def on_key_set_collected(key, value):
         pending = _pending_writes.get()
@@ -422,14 +428,26 @@ def _collecting(table) -> None:
             return on_key_set(key, value)
         pending.changelog.append((table, key, value))
 
+    def on_key_del_collected(key):
+        pending = _pending_writes.get()
+        if pending is None:
+            return on_key_del(key)
+        pending.changelog.append((table, key, None))  # the changelog's tombstone
+
     def set_collected(key, value):
         pending = _pending_writes.get()
         if pending is None:
             return store_set(key, value)
         pending.puts.setdefault(store, []).append((key, value))
 
-    table.on_key_set = on_key_set_collected
-    store._set = set_collected
+    def del_collected(key):
+        pending = _pending_writes.get()
+        if pending is None:
+            return store_del(key)
+        pending.puts.setdefault(store, []).append((key, None))
+
+    table.on_key_set, table.on_key_del = on_key_set_collected, on_key_del_collected
+    store._set, store._del = set_collected, del_collected
     table._writes_collected = True
 
 

@@ -187,3 +187,48 @@ def test_the_worker_command_refuses_to_start_with_the_versions_in_its_message(mo
     with pytest.raises(SystemExit) as refused:
         run_worker(Settings(broker="127.0.0.1:1", topics=Topics("refused")))
     assert "faust-streaming 0.15.3" in str(refused.value.code) and "_gone_in_0_16" in str(refused.value.code)
+
+
+def test_a_batchs_table_writes_are_collected_then_stored_in_order_once_their_changelog_is_acknowledged(tmp_path):
+    import faust
+
+    app = faust.App("fence-writes", store="rocksdb://", datadir=str(tmp_path), key_serializer="raw",
+                    value_serializer="raw")
+    table = app.Table("things", key_type=bytes, value_type=bytes, partitions=4)
+    sent = []
+
+    class Producer:
+        async def send(self, topic, key, value, partition, timestamp, headers, *, transactional_id=None):
+            sent.append((topic, key, value, partition, transactional_id))
+            future = asyncio.get_running_loop().create_future()
+            future.set_result(SimpleNamespace(offset=100 + len(sent)))
+            return future
+
+    anchor = fence.PartitionAnchor("fence-writes.events", 2)
+    with fence.partition_context(anchor):
+        table[b"old"] = b"0"  # outside a batch: faust's own path (a changelog record in its buffer)
+
+    def write():
+        table[b"a"] = b"1"
+        table[b"b"] = b"2"
+        table.pop(b"old")
+        table[b"b"] = b"3"
+        del table[b"a"]
+
+    async def scenario():
+        writes = fence.TableWrites.collect([table], anchor, write)
+        with fence.partition_context(anchor):
+            assert table.get(b"a") is None and table.get(b"old") == b"0", "nothing stored before the acks"
+        fake = SimpleNamespace(producer=Producer(), in_transaction=False)
+        acks = await writes.send(fake, "fence-writes-0-2")
+        await asyncio.gather(*acks)
+        writes.store(fake)
+
+    asyncio.run(scenario())
+    changelog = "fence-writes-things-changelog"
+    assert sent == [(changelog, b"a", b"1", 2, "fence-writes-0-2"), (changelog, b"b", b"2", 2, "fence-writes-0-2"),
+                    (changelog, b"old", None, 2, "fence-writes-0-2"), (changelog, b"b", b"3", 2, "fence-writes-0-2"),
+                    (changelog, b"a", None, 2, "fence-writes-0-2")]
+    with fence.partition_context(anchor):
+        assert (table.get(b"a"), table.get(b"b"), table.get(b"old")) == (None, b"3", None)
+    assert table.data.persisted_offset(TopicPartition(changelog, 2)) == 105
