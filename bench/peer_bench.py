@@ -218,7 +218,7 @@ def timing_line(before: Counter, after: Counter) -> str:
             f"{mean('bounceback_commit_seconds', gate)}, committing {mean('bounceback_commit_seconds', commit)}")
 
 
-def probes_and_load(count: int, seed: int) -> tuple[list[bytes], list[bytes], list[bytes]]:
+def probes_and_load(count: int, seed: int, load: int) -> tuple[list[bytes], list[bytes], list[bytes]]:
     """Contacts each holding one fresh address, a hard bounce for each, and background
     delivery reports (new event ids) for the addresses of the pre-loaded log."""
     contacts, bounces = [], []
@@ -232,7 +232,7 @@ def probes_and_load(count: int, seed: int) -> tuple[list[bytes], list[bytes], li
                                             "address": address, "message_id": f"probe-m-{seed}-{i}",
                                             "status": "hard_bounce", "contact_id": f"probe-{seed}-{i}"}))
     load = [line.replace(b'"e-', f'"l{seed}-'.encode()).replace(b'"m-', f'"lm{seed}-'.encode())
-            for line in generate(200_000, 20_000, seed=seed)]
+            for line in generate(load, 20_000, seed=seed)]
     return contacts, bounces, load
 
 
@@ -245,7 +245,7 @@ async def measure_latency(bootstrap: str, topics: Topics, partitions: int, rate:
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
     probes = int(seconds * 10)
-    contacts, bounces, load = probes_and_load(probes, seed)
+    contacts, bounces, load = probes_and_load(probes, seed, int(rate * seconds * 1.2) + 1000)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=2)
     await producer.start()
     watcher = AIOKafkaConsumer(bootstrap_servers=bootstrap, isolation_level="read_committed",
