@@ -54,16 +54,36 @@ def in_control_group(sendout_id: str, contact_id: str, percent: float) -> bool:
     return control_draw(sendout_id, contact_id) < control_threshold(percent)
 
 
-def message_id(sendout_id: str, contact_id: str) -> str:
-    return f"{sendout_id}:{contact_id}"
+def check_sendout_id(sendout_id: str) -> str:
+    """The send-out id, or ValueError: message ids, event ids and the control-group draw
+    derive from it, so an empty one, or one that differs from another only by white space,
+    would make ids nobody can tell apart."""
+    if not sendout_id:
+        raise ValueError("the send-out id must not be empty")
+    if not sendout_id.strip():
+        raise ValueError(f"the send-out id {sendout_id!r} is blank")
+    if sendout_id != sendout_id.strip():
+        raise ValueError(f"the send-out id {sendout_id!r} has white space around it")
+    if not sendout_id.isprintable():
+        raise ValueError(f"the send-out id {sendout_id!r} has a control character")
+    return sendout_id
+
+
+def message_id(sendout_id: str, contact_id: str, address: str) -> str:
+    """The id of the message of a send-out to one address of one contact (RULES.md §2: one
+    message goes to one address). A contact listed with two addresses gets two messages.
+    The hash of all three parts keeps the id short whatever the address, and tells apart
+    ids whose readable parts run together (`a:b` + `c`, `a` + `b:c`)."""
+    digest = hashlib.blake2b(f"{sendout_id}\x00{contact_id}\x00{address}".encode(), digest_size=8).hexdigest()
+    return f"{sendout_id}:{contact_id}:{digest}"
 
 
 def sendout_event(sendout_id: str, channel: str, address: str, contact_id: str, status: str,
                   occurred_at: datetime) -> Delivery:
     """A contract `delivery` event for a planned message. Its event id depends only on the
-    send-out, the contact and the status, so planning the same send-out again publishes
-    events the pipeline recognises as already applied."""
-    mid = message_id(sendout_id, contact_id)
+    send-out, the contact, the address and the status, so planning the same send-out again
+    publishes events the pipeline recognises as already applied."""
+    mid = message_id(sendout_id, contact_id, address)
     return Delivery(event_id=f"{mid}:{status}", occurred_at=occurred_at, channel=channel, address=address,
                     message_id=mid, status=status, sendout_id=sendout_id, contact_id=contact_id)
 
@@ -90,6 +110,11 @@ class Summary(msgspec.Struct):
     duplicate_addresses: int = 0
     control_group: int = 0
     to_send: int = 0
+    # every line of the audience file: the header, blank lines, the lines of the rows
+    # counted above, and those from where reading failed (`unread`, then non-zero exit)
+    lines: int = 0
+    blank_lines: int = 0
+    unread: str | None = None
 
 
 class SendoutPlan:
@@ -98,8 +123,7 @@ class SendoutPlan:
 
     def __init__(self, sendout_id: str, channel: str, purpose: str, control_percent: float,
                  reasons_of: Callable[[str], list[str] | None], normalise: AddressNormalizer | None = None) -> None:
-        if not sendout_id:
-            raise ValueError("sendout_id must not be empty")
+        check_sendout_id(sendout_id)
         if channel not in ("email", "sms"):
             raise ValueError(f"channel must be email or sms, not {channel!r}")
         excluding_reasons([], purpose)  # checks the purpose
@@ -109,11 +133,14 @@ class SendoutPlan:
         self.threshold = control_threshold(control_percent)
         self.reasons_of = reasons_of
         self.normalise = normalise or AddressNormalizer()
-        # emails are cheap to check and an audience repeats few of them; phone numbers are
-        # dear to parse, so their memo pays
-        self._normalise = self.normalise.uncached if channel == "email" else self.normalise
+        # an audience repeats few addresses, and both channels have a fast way for the common
+        # spellings (projections/normalize.py, projections/phone.py): a memo would cost more
+        # than it saves
+        self._normalise = self.normalise.of_channel(channel)
         # the draw hashes sendout_id NUL contact_id: the send-out's part is hashed once
         self._draw_base = hashlib.blake2b(f"{sendout_id}\x00".encode(), digest_size=8)
+        self._id_base = self._draw_base.copy()  # message_id() hashes the same prefix
+        self._key_prefix = address_key(channel, "")  # `channel:`, the start of every key looked up
         self.summary = Summary(sendout_id, channel, purpose, control_percent)
         self.taken: dict[str, int] = {}  # normalised address -> the line that took it
 
@@ -131,11 +158,11 @@ class SendoutPlan:
             summary.invalid += 1
             return Row(line, contact_id, raw_address, "invalid", "empty contact_id")
         try:
-            address = self._normalise(self.channel, raw_address)
+            address = self._normalise(raw_address)
         except InvalidAddress as exc:
             summary.invalid += 1
             return Row(line, contact_id, raw_address, "invalid", str(exc))
-        reasons = self.reasons_of(address_key(self.channel, address))
+        reasons = self.reasons_of(self._key_prefix + address)  # = address_key(channel, address)
         if reasons:
             excluding = excluding_reasons(reasons, self.purpose)
             if excluding:
@@ -156,6 +183,12 @@ class SendoutPlan:
             return Row(line, contact_id, address, "control_group", "")
         summary.to_send += 1
         return Row(line, contact_id, address, "send", "")
+
+    def message_id(self, row: Row) -> str:
+        """= message_id(sendout_id, row.contact_id, row.address), with the send-out's part hashed once."""
+        digest = self._id_base.copy()
+        digest.update(f"{row.contact_id}\x00{row.address}".encode())
+        return f"{self.sendout_id}:{row.contact_id}:{digest.hexdigest()}"
 
     def event(self, row: Row, status: str, occurred_at: datetime) -> bytes:
         return encode_event(sendout_event(self.sendout_id, self.channel, row.address, row.contact_id, status,
