@@ -131,6 +131,9 @@ class SendoutPlan:
         self.channel = channel
         self.purpose = purpose
         self.threshold = control_threshold(control_percent)
+        # the same comparison on the digest's bytes (big-endian, so their order is the
+        # numbers'), or None when every contact is drawn (2**64 has no 8 bytes)
+        self._threshold_bytes = self.threshold.to_bytes(8, "big") if self.threshold < 2**64 else None
         self.reasons_of = reasons_of
         self.normalise = normalise or AddressNormalizer()
         # an audience repeats few addresses, and both channels have a fast way for the common
@@ -178,7 +181,8 @@ class SendoutPlan:
         self.taken[address] = line
         draw = self._draw_base.copy()
         draw.update(contact_id.encode())
-        if int.from_bytes(draw.digest(), "big") < self.threshold:  # = control_draw(sendout_id, contact_id)
+        # = control_draw(sendout_id, contact_id) < threshold
+        if self._threshold_bytes is None or draw.digest() < self._threshold_bytes:
             summary.control_group += 1
             return Row(line, contact_id, address, "control_group", "")
         summary.to_send += 1

@@ -153,8 +153,10 @@ class AudienceReader:
                                         f"{' and '.join(REQUIRED)} columns") from None
                 return
             except csv.Error as exc:
-                yield AudienceRow(first, first, "", _shown(lines.get(first, first)[0]),
-                                  f"unreadable CSV: {exc}; the next line is read as a new row")
+                line = lines.get(first, first)[0]
+                # the csv module read on from an open quote until a value grew too large
+                why = "a quote opened on this line is not closed" if '"' in line else "unreadable CSV"
+                yield AudienceRow(first, first, "", _shown(line), f"{why} ({exc}); the next line is read as a new row")
                 base, done, reader = first, 0, csv.reader(lines.stream(first + 1))
                 continue
             except OSError as exc:  # the disk or the network file system failed mid-file

@@ -387,12 +387,13 @@ class SuppressionClient:
     def _reached(self) -> None:
         """The broker answered."""
         self._reached_at = time.monotonic()
+        if _QUIET.last_message:  # what aiokafka said before is no cause of a later outage
+            _QUIET.last_message.pop(threading.get_ident(), None)
         if self.error is not None and self._stopped_by is None:
             with self._changed:
                 self.error = None
                 self.stats.reconnects += 1
                 self._changed.notify_all()
-            _QUIET.last_message.pop(threading.get_ident(), None)
             log.info("the suppression client reached %s again; reading %s to its end", self.bootstrap, self.topic)
 
     async def _pause(self, seconds: float) -> None:
