@@ -90,12 +90,14 @@ def sendout_event(sendout_id: str, channel: str, address: str, contact_id: str, 
 
 class Row(msgspec.Struct, array_like=True):
     """The outcome of one audience row. `address` is normalised unless the row is invalid;
-    `detail` is the error, the excluding reasons, or the line that took the address."""
+    `detail` is the error, the excluding reasons, or the line that took the address;
+    `message_id` is set for the rows that get a message (send, control_group)."""
     line: int
     contact_id: str
     address: str
     outcome: str
     detail: str
+    message_id: str = ""
 
 
 class Summary(msgspec.Struct):
@@ -142,7 +144,6 @@ class SendoutPlan:
         self._normalise = self.normalise.of_channel(channel)
         # the draw hashes sendout_id NUL contact_id: the send-out's part is hashed once
         self._draw_base = hashlib.blake2b(f"{sendout_id}\x00".encode(), digest_size=8)
-        self._id_base = self._draw_base.copy()  # message_id() hashes the same prefix
         self._key_prefix = address_key(channel, "")  # `channel:`, the start of every key looked up
         self.summary = Summary(sendout_id, channel, purpose, control_percent)
         self.taken: dict[str, int] = {}  # normalised address -> the line that took it
@@ -181,18 +182,16 @@ class SendoutPlan:
         self.taken[address] = line
         draw = self._draw_base.copy()
         draw.update(contact_id.encode())
-        # = control_draw(sendout_id, contact_id) < threshold
-        if self._threshold_bytes is None or draw.digest() < self._threshold_bytes:
+        drawn = self._threshold_bytes is None or draw.digest() < self._threshold_bytes
+        # = control_draw(sendout_id, contact_id) < threshold; and the same hash, taken on
+        # with the address, is the message id's (message_id())
+        draw.update(f"\x00{address}".encode())
+        mid = f"{self.sendout_id}:{contact_id}:{draw.hexdigest()}"
+        if drawn:
             summary.control_group += 1
-            return Row(line, contact_id, address, "control_group", "")
+            return Row(line, contact_id, address, "control_group", "", mid)
         summary.to_send += 1
-        return Row(line, contact_id, address, "send", "")
-
-    def message_id(self, row: Row) -> str:
-        """= message_id(sendout_id, row.contact_id, row.address), with the send-out's part hashed once."""
-        digest = self._id_base.copy()
-        digest.update(f"{row.contact_id}\x00{row.address}".encode())
-        return f"{self.sendout_id}:{row.contact_id}:{digest.hexdigest()}"
+        return Row(line, contact_id, address, "send", "", mid)
 
     def event(self, row: Row, status: str, occurred_at: datetime) -> bytes:
         return encode_event(sendout_event(self.sendout_id, self.channel, row.address, row.contact_id, status,

@@ -27,7 +27,7 @@ def plan_audience(audience: str, plan: SendoutPlan, out_dir: str | Path, occurre
     the file could not be read to its end, `summary.unread` says from which line and why."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    add, invalid, message_id = plan.add, plan.invalid, plan.message_id
+    add, invalid = plan.add, plan.invalid
     reader = AudienceReader(audience)
     with (open(out / RECIPIENTS, "w", newline="") as recipients_file,
           open(out / EXCLUDED, "w", newline="") as excluded_file,
@@ -40,7 +40,7 @@ def plan_audience(audience: str, plan: SendoutPlan, out_dir: str | Path, occurre
             lines = line if last_line == line else f"{line}-{last_line}"
             outcome = row.outcome
             if outcome == "send":
-                recipients.writerow((row.contact_id, row.address, message_id(row), lines))
+                recipients.writerow((row.contact_id, row.address, row.message_id, lines))
                 if emit_sent:
                     events.write(plan.event(row, "sent", occurred_at) + b"\n")
                 continue
