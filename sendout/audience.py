@@ -167,47 +167,41 @@ class AudienceReader:
             if now - done == 1 and len(row) == width and first != lines.read_to:
                 # the common row: one line, the header's fields, not the file's last line
                 # (where an unclosed quote would show, see below)
+                done, last = now, first
+            else:
+                last = first + now - done - 1
                 done = now
-                contact_id, address = row[contact_at], row[address_at]
-                if "\ufffd" in contact_id or "\ufffd" in address:
-                    yield AudienceRow(first, first, contact_id, address, "not valid UTF-8")
-                elif not contact_id.isprintable() and _CONTROL.search(contact_id):
-                    yield AudienceRow(first, first, "", address, "contact_id has a control character")
-                else:
-                    yield first, first, contact_id, address, None  # an AudienceRow's fields, cheaper as a tuple
-                continue
-            last = first + now - done - 1
-            done = now
-            if last != first:
-                broken = self._broken(lines.get(first, last), width, first, lines.overlong)
-                if broken is not None:
-                    yield AudienceRow(first, first, "", _shown(lines.get(first, first)[0]), broken)
-                    base, done, reader = first, 0, csv.reader(lines.stream(first + 1))
+                if last != first:
+                    broken = self._broken(lines.get(first, last), width, first, lines.overlong)
+                    if broken is not None:
+                        yield AudienceRow(first, first, "", _shown(lines.get(first, first)[0]), broken)
+                        base, done, reader = first, 0, csv.reader(lines.stream(first + 1))
+                        continue
+                if not row or (len(row) == 1 and not row[0].strip()):
+                    if first in lines.overlong:
+                        yield AudienceRow(first, first, "", "", f"line longer than {MAX_LINE_CHARS} characters")
+                    else:
+                        self.blank += 1
                     continue
-            if not row or (len(row) == 1 and not row[0].strip()):
-                if first in lines.overlong:
-                    yield AudienceRow(first, first, "", "", f"line longer than {MAX_LINE_CHARS} characters")
-                else:
-                    self.blank += 1
-                continue
-            if width is None:
-                contact_at, address_at, width = self._header(row, first)
-                continue
-            # a quote left open runs to the end of the file, so only the last row can end in one
-            if last == first == lines.read_to and _unclosed_at_end(row, lines):
-                yield AudienceRow(first, last, "", _shown(lines.get(first, first)[0]),
-                                  "a quote opened on this line is never closed")
-                continue
-            if len(row) != width:
-                yield AudienceRow(first, last, "", ",".join(row), f"row has {len(row)} fields, the header has {width}")
-                continue
+                if width is None:
+                    contact_at, address_at, width = self._header(row, first)
+                    continue
+                # a quote left open runs to the end of the file, so only the last row can end in one
+                if last == first == lines.read_to and _unclosed_at_end(row, lines):
+                    yield AudienceRow(first, last, "", _shown(lines.get(first, first)[0]),
+                                      "a quote opened on this line is never closed")
+                    continue
+                if len(row) != width:
+                    yield AudienceRow(first, last, "", ",".join(row),
+                                      f"row has {len(row)} fields, the header has {width}")
+                    continue
             contact_id, address = row[contact_at], row[address_at]
             if "\ufffd" in contact_id or "\ufffd" in address:
                 yield AudienceRow(first, last, contact_id, address, "not valid UTF-8")
             elif not contact_id.isprintable() and _CONTROL.search(contact_id):
                 yield AudienceRow(first, last, "", address, "contact_id has a control character")
             else:
-                yield first, last, contact_id, address, None
+                yield first, last, contact_id, address, None  # an AudienceRow's fields, cheaper as a tuple
 
     def _broken(self, taken: list[str], width: int | None, first: int, overlong: set[int]) -> str | None:
         """Why a row spanning several lines cannot be one row, or None when it can."""
