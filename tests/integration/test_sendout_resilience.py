@@ -26,7 +26,6 @@ import pytest
 
 from sendout.client import BrokerUnreachable, NotCaughtUp, SuppressionClient
 from streams.kafka_local import LocalKafka
-from streams.partitioning import partition_for
 from streams.tansu import EmbeddedBroker
 from tests.integration.cluster import ROOT
 
@@ -121,8 +120,9 @@ def record(address: str, reasons: list[str]) -> tuple[bytes, bytes]:
 
 
 def produce(bootstrap: str, records: list[tuple[bytes, bytes]]) -> dict[int, int]:
-    """Records onto the topic, each on its key's partition as the pipeline writes them;
-    returns the end offset of every partition afterwards."""
+    """Records onto the topic, spread over its partitions by key (the producer's own
+    partitioner: the client reads every partition alike); returns the end offset of every
+    partition afterwards."""
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
     async def run():
@@ -130,8 +130,7 @@ def produce(bootstrap: str, records: list[tuple[bytes, bytes]]) -> dict[int, int
         await producer.start()
         try:
             for key, value in records:
-                await producer.send_and_wait(TOPIC, value=value, key=key,
-                                             partition=partition_for(key.decode(), PARTITIONS))
+                await producer.send_and_wait(TOPIC, value=value, key=key)
         finally:
             await producer.stop()
         consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
