@@ -91,12 +91,18 @@ def normalise_email(value):
     return value
 
 
+# RULES.md §1 / docs/decisions.md: digits, a leading +, and a number's punctuation only
+_PHONE_WRITTEN = re.compile("\\+?[0-9 \u00a0\\-\u2010-\u2015\u2212./()]+")
+
+
 def normalise_phone(value, region):
+    if not _PHONE_WRITTEN.fullmatch(value.strip()):
+        raise Invalid("invalid phone: not written as a number")
     try:
         number = phonenumbers.parse(value, region)
     except phonenumbers.NumberParseException as e:
         raise Invalid(f"invalid phone: {e}")
-    if not phonenumbers.is_valid_number(number):
+    if number.extension or not phonenumbers.is_valid_number(number):
         raise Invalid("invalid phone")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
