@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import sys
@@ -13,7 +14,7 @@ import click
 import msgspec
 
 from bounceback.errors import CommandGroup
-from bounceback.options import timestamp, writable_file
+from bounceback.options import duration, timestamp, writable_file
 from bounceback.wording import plural
 from partitions.routing import partition_for
 from projections.normalize import AddressNormalizer, InvalidAddress, address_key
@@ -21,22 +22,34 @@ from replay.runner import DEFAULT_PARTITIONS
 from projections.policy import Policy
 
 
-def _policy(soft_bounce_limit: int, region: str) -> Policy:
-    return Policy(soft_bounce_limit=soft_bounce_limit, default_region=region)
-
-
 _policy_options = [
     click.option("--soft-bounce-limit", default=10, show_default=True, type=click.IntRange(min=1),
                  help="Consecutive email soft bounces that block an address."),
     click.option("--default-region", "region", default="SE", show_default=True,
                  help="Region for phone numbers written without a country code."),
+    click.option("--lateness-horizon", envvar="BOUNCEBACK_LATENESS_HORIZON", show_envvar=True, default="30d",
+                 show_default=True, type=duration,
+                 help="A delivery report this far before the clock (the latest tick) is refused as too late, "
+                      "and what lies further behind is forgotten (RULES.md §7). Use the same value for the "
+                      "pipeline and for a replay of its log; at least 72h. E.g. 30d, 72h."),
 ]
 
 
 def policy_options(f):
+    """The rules' settings, handed to the command as one `policy`."""
+
+    @functools.wraps(f)
+    def with_policy(*args, soft_bounce_limit: int, region: str, lateness_horizon, **kwargs):
+        try:
+            policy = Policy(soft_bounce_limit=soft_bounce_limit, default_region=region,
+                            lateness_horizon=lateness_horizon)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--lateness-horizon") from None
+        return f(*args, policy=policy, **kwargs)
+
     for option in reversed(_policy_options):
-        f = option(f)
-    return f
+        with_policy = option(with_policy)
+    return with_policy
 
 
 @click.group(cls=CommandGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -60,7 +73,7 @@ def main() -> None:
               show_default=True, type=click.IntRange(1),
               help="Partitions the log is routed to, as the pipeline's (the output does not depend on it).")
 @policy_options
-def replay(events: str, out_dir: str, as_of, jobs: int, partitions: int, soft_bounce_limit: int, region: str) -> None:
+def replay(events: str, out_dir: str, as_of, jobs: int, partitions: int, policy: Policy) -> None:
     """Fold a log (one JSON event per line; - for stdin) with the live pipeline's partition
     processors, without Kafka.
 
@@ -77,7 +90,7 @@ def replay(events: str, out_dir: str, as_of, jobs: int, partitions: int, soft_bo
         total = _file_lines_hint(path) if shown else None
         with Progress(transient=True, disable=not shown) as progress:
             task = progress.add_task("replaying", total=total)
-            summary = replay_file(path, out_dir, _policy(soft_bounce_limit, region), as_of, jobs=jobs,
+            summary = replay_file(path, out_dir, policy, as_of, jobs=jobs,
                                   partitions=partitions, on_progress=lambda n: progress.update(task, completed=n))
     counts = summary.counts
     click.echo(
@@ -118,18 +131,18 @@ def _file_lines_hint(path: str) -> int | None:
 @click.option("--as-of", callback=timestamp, help="Apply one final tick at this time (RFC 3339).")
 @click.option("--json", "as_json", is_flag=True, help="Print the trail as JSON lines.")
 @policy_options
-def explain(channel: str, address: str, events: str, as_of, as_json: bool, soft_bounce_limit: int, region: str) -> None:
+def explain(channel: str, address: str, events: str, as_of, as_json: bool, policy: Policy) -> None:
     """Print the audit trail of one address: each event that touched it, in log order,
     and the decision it caused."""
     from replay.runner import file_lines, fold
 
     try:
-        normalised = AddressNormalizer(region)(channel, address)
+        normalised = AddressNormalizer(policy.default_region)(channel, address)
     except InvalidAddress as exc:
         raise click.BadParameter(str(exc), param_hint="ADDRESS") from None
     key = address_key(channel, normalised)
     with _readable_log(events) as path:
-        share = fold(file_lines(path), _policy(soft_bounce_limit, region), as_of, audit={key}.__contains__,
+        share = fold(file_lines(path), policy, as_of, audit={key}.__contains__,
                      address_partitions=[partition_for(key, DEFAULT_PARTITIONS)])
     entries = share.trail.get(key, [])
     state = share.addresses.get(key)
@@ -216,11 +229,11 @@ def _embedded_state_dir(datadir: str) -> None:
     shutil.rmtree(path)
 
 
-def _settings(broker, partitions, topic_prefix, soft_bounce_limit=10, region="SE", **worker):
+def _settings(broker, partitions, topic_prefix, region="SE", policy: Policy | None = None, **worker):
     from streams.settings import Settings, Topics
 
     return Settings(broker=broker, partitions=partitions, topics=Topics(topic_prefix),
-                    policy=_policy(soft_bounce_limit, region),
+                    policy=policy or Policy(default_region=region),
                     session_timeout=float(os.environ.get("BOUNCEBACK_SESSION_TIMEOUT", 6.0)), **worker)
 
 
@@ -230,7 +243,7 @@ def _settings(broker, partitions, topic_prefix, soft_bounce_limit=10, region="SE
 @_worker_options
 @policy_options
 def run(broker, partitions, topic_prefix, datadir, web_port, web_bind, web_host, clock_interval, loglevel,
-        restart_on_crash, processing_guarantee, operator_token, soft_bounce_limit, region):
+        restart_on_crash, processing_guarantee, operator_token, policy):
     """Run the pipeline: a worker, and the embedded broker when no --broker is given.
 
     With no broker configured it starts the embedded Tansu broker (in memory: its data,
@@ -258,7 +271,7 @@ def run(broker, partitions, topic_prefix, datadir, web_port, web_bind, web_host,
             embedded = EmbeddedBroker().start()
             broker = embedded.bootstrap
             click.echo(f"embedded broker on {broker} (in memory)", err=True)
-        settings = _settings(broker, partitions, topic_prefix, soft_bounce_limit, region, datadir=datadir,
+        settings = _settings(broker, partitions, topic_prefix, policy=policy, datadir=datadir,
                              web_port=web_port, web_bind=web_bind, web_host=web_host, clock_interval=clock_interval,
                              tansu=embedded is not None, processing_guarantee=processing_guarantee,
                              operator_token=operator_token, restart_on_crash=restart_on_crash)
@@ -277,14 +290,14 @@ def run(broker, partitions, topic_prefix, datadir, web_port, web_bind, web_host,
 @policy_options
 @click.option("--embedded-broker", is_flag=True, help="The broker is the embedded Tansu (applies its workarounds).")
 def worker(broker, partitions, topic_prefix, datadir, web_port, web_bind, web_host, clock_interval, loglevel,
-           restart_on_crash, processing_guarantee, operator_token, soft_bounce_limit, region, embedded_broker):
+           restart_on_crash, processing_guarantee, operator_token, policy, embedded_broker):
     """Start one more worker: it joins the consumer group of the workers on the same broker
     and topics, and takes over a share of the partitions."""
     from streams.worker import run_worker
 
     if broker is None:
         raise click.UsageError("a worker needs --broker (or KAFKA_BOOTSTRAP): the cluster to join")
-    settings = _settings(broker, partitions, topic_prefix, soft_bounce_limit, region, datadir=datadir,
+    settings = _settings(broker, partitions, topic_prefix, policy=policy, datadir=datadir,
                          web_port=web_port, web_bind=web_bind, web_host=web_host, clock_interval=clock_interval,
                          tansu=embedded_broker, processing_guarantee=processing_guarantee,
                          operator_token=operator_token, restart_on_crash=restart_on_crash)

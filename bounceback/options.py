@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from datetime import timezone
+from datetime import timedelta, timezone
 
 import click
 import msgspec
@@ -32,3 +32,26 @@ def writable_file(ctx, param, value):
     if not os.access(directory, os.W_OK) or (os.path.exists(value) and not os.access(value, os.W_OK)):
         raise click.BadParameter(f"cannot write {value}: permission denied")
     return value
+
+
+class Duration(click.ParamType):
+    """A span of time written as a number and a unit: 30d, 72h, 90m."""
+
+    name = "duration"
+    _UNITS = {"d": "days", "h": "hours", "m": "minutes"}
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, timedelta):
+            return value
+        text = str(value).strip().lower()
+        unit = self._UNITS.get(text[-1:])
+        try:
+            amount = float(text[:-1])
+        except ValueError:
+            amount = None
+        if unit is None or amount is None or amount <= 0:
+            self.fail(f"{value!r} is not a duration: a number and d, h or m, e.g. 30d or 72h", param, ctx)
+        return timedelta(**{unit: amount})
+
+
+duration = Duration()

@@ -14,22 +14,33 @@ from dataclasses import dataclass
 
 import msgspec
 
-from projections.contacts import ContactState, render_contact, set_addresses
+from projections.contacts import ContactState, render_contact, set_addresses, sort_messages
 from projections.normalize import split_key
 from schemas.events import Contact
-from schemas.records import AddressRecord, ContactRecord, MessageRecord
+from schemas.records import CARD_MESSAGES, AddressRecord, ContactRecord, MessageRecord
 from partitions.commands import AddressUpdate, ContactSeen, Link, MessageUpdate
 
 
 class ContactEntry(msgspec.Struct, omit_defaults=True, gc=False):
     contact: ContactState = msgspec.field(default_factory=ContactState)
     addresses: dict[str, AddressRecord] = {}
-    # "<address key> <message id>" -> record
+    # "<address key> <message id>" -> record, the latest KEPT_MESSAGES of them
     messages: dict[str, MessageRecord] = {}
-    applied: set[str] = set()
+    messages_total: int = 0
+    # the ids of the latest KEPT_CONTACT_EVENTS `contact` events applied
+    applied: list[str] = []
 
     def render(self, contact_id: str) -> ContactRecord:
-        return render_contact(contact_id, self.contact, self.addresses.get, list(self.messages.values()))
+        return render_contact(contact_id, self.contact, self.addresses.get, list(self.messages.values()),
+                              self.messages_total)
+
+
+# RULES.md §7: a card lists the latest CARD_MESSAGES messages. A few more are kept, so that a
+# message whose time moves back (a final report older than the deferral it follows) leaves
+# room for the one it passes, as a card of all messages would show it.
+KEPT_MESSAGES = CARD_MESSAGES + 20
+# `contact` events change nothing when applied twice; their ids are kept to count duplicates
+KEPT_CONTACT_EVENTS = 100
 
 
 @dataclass
@@ -65,6 +76,7 @@ class _Batch:
         self.cards_before: dict[str, ContactRecord | None] = {}
         self.links: list[Link] = []
         self.applied: list[Contact] = []
+        self.crowded: set[str] = set()  # contacts holding more than KEPT_MESSAGES messages
 
     def entry(self, contact_id: str) -> ContactEntry:
         entry = self.entries.get(contact_id)
@@ -79,7 +91,12 @@ class _Batch:
         kind = type(command)
         if kind is MessageUpdate:
             record = command.record
-            self.entry(command.contact_id).messages[f"{command.key} {record.message_id}"] = record
+            entry = self.entry(command.contact_id)
+            entry.messages[f"{command.key} {record.message_id}"] = record
+            if command.new:
+                entry.messages_total += 1
+            if len(entry.messages) > KEPT_MESSAGES:
+                self.crowded.add(command.contact_id)
         elif kind is AddressUpdate:
             entry = self.entry(command.contact_id)
             if command.key in entry.contact.addresses:  # else stale: sent before an unlink
@@ -98,7 +115,9 @@ class _Batch:
         entry = self.entry(event.contact_id)
         if event.event_id in entry.applied:
             return
-        entry.applied.add(event.event_id)
+        entry.applied.append(event.event_id)
+        if len(entry.applied) > KEPT_CONTACT_EVENTS:
+            del entry.applied[0]
         self.applied.append(event)
         keys = [f"email:{e}" for e in event.emails] + [f"sms:{p}" for p in event.phones]
         diff = set_addresses(entry.contact, keys, event.occurred_at)
@@ -113,6 +132,13 @@ class _Batch:
             entry.addresses.pop(key, None)
 
     def finish(self) -> ContactBatchResult:
+        for contact_id in self.crowded:
+            messages = self.entries[contact_id].messages
+            latest = sort_messages(list(messages.values()))[:KEPT_MESSAGES]
+            kept = {(m.channel, m.address, m.message_id) for m in latest}
+            for name, record in list(messages.items()):
+                if (record.channel, record.address, record.message_id) not in kept:
+                    del messages[name]
         cards = []
         for contact_id, before in self.cards_before.items():
             card = self.entries[contact_id].render(contact_id)

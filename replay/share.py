@@ -64,8 +64,10 @@ class Share:
         self.contact_tables: dict[int, dict[str, ContactEntry]] = {p: {} for p in contact_partitions}
         self.address_processors = {p: AddressProcessor(policy, t.get, audit=audit) for p, t in self.address_tables.items()}
         self.contact_processors = {p: ContactProcessor(t.get, cards=False) for p, t in self.contact_tables.items()}
-        # commands waiting for their partition's next batch
+        # commands waiting for their partition's next batch, and the (line, raw line) of each
+        # (None for ticks and links), to report a report refused as too late
         self._address_queues: dict[int, list] = {p: [] for p in self.address_tables}
+        self._origins: dict[int, list] = {p: [] for p in self.address_tables}
         self._contact_queues: dict[int, list] = {p: [] for p in self.contact_tables}
         self._contact_events: dict[int, list[Contact]] = {p: [] for p in self.contact_tables}
         self._send_link, self._send_command = send_link, send_command
@@ -86,8 +88,8 @@ class Share:
         """Fold every line this share's partitions own; every POLL lines, the links `poll`
         returns (from other shares) are taken in."""
         route, decode = self.router.route, decode_event
-        queues, contact_events = self._address_queues, self._contact_events
-        everywhere = list(queues.items())
+        queues, origins, contact_events = self._address_queues, self._origins, self._contact_events
+        everywhere = [(p, queue, origins[p]) for p, queue in queues.items()]
         contacts_waiting = False
         events = number = 0
         for number, raw in enumerate(lines, 1):
@@ -112,11 +114,13 @@ class Share:
                 queue = queues.get(p)
                 if queue is not None:
                     queue.append(event)
+                    origins[p].append((number, raw))
                     if len(queue) >= BATCH:
                         self._fold(p, queue)
             else:  # a tick: every address partition
-                for p, queue in everywhere:
+                for p, queue, origin in everywhere:
                     queue.append(event)
+                    origin.append(None)
                     if len(queue) >= BATCH:
                         self._fold(p, queue)
             if not number % POLL:
@@ -137,12 +141,14 @@ class Share:
     def finish(self, as_of: datetime | None = None) -> None:
         """Fold what waits in the queues (after one last tick at `as_of`, if given)."""
         if as_of is not None:
-            for queue in self._address_queues.values():
+            for p, queue in self._address_queues.items():
                 queue.append(Tick(at=as_of))
+                self._origins[p].append(None)
         for p, queue in self._address_queues.items():
             self._fold(p, queue)
         for q, queue in self._contact_queues.items():
             self._apply(q, queue)
+        self.rejected.sort(key=_line)  # a report too late is found when its batch runs
 
     def apply_contact_commands(self, commands: Iterable[object]) -> None:
         """Contact commands from the address partitions of other shares."""
@@ -172,12 +178,19 @@ class Share:
             self._send_link(p, link)
             return
         queue.append(link)
+        self._origins[p].append(None)
         if len(queue) >= BATCH:
             self._fold(p, queue)
 
     def _fold(self, p: int, queue: list) -> None:
         result = self.address_processors[p].process(queue)
         queue.clear()
+        origins = self._origins[p]
+        self.events -= len(result.too_late)
+        for index, reason in result.too_late:
+            number, raw = origins[index]
+            self.rejected.append(RejectedLine(number, reason, raw.rstrip(b"\r\n").decode("utf-8", "replace")))
+        origins.clear()
         self.address_tables[p].update(result.entries)
         for key, entry in result.trail:
             self.trail.setdefault(key, []).append(entry)
@@ -231,6 +244,10 @@ class Share:
         table = self.contact_tables.get(self.router.partition(contact_id), {})
         entry = table.get(contact_id)
         return entry.render(contact_id) if entry is not None else None
+
+
+def _line(rejected: RejectedLine) -> int:
+    return rejected.line
 
 
 def _first(pair):

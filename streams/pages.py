@@ -177,7 +177,7 @@ def contact_page(card: ContactRecord, soft_bounce_limit: int) -> str:
     Messages tab, every status worded as RULES.md §2 words it."""
     listed = len(card.messages)
     # the card lists the latest messages only; `messages_total` counts them all (RULES.md §7)
-    total = max(listed, getattr(card, "messages_total", None) or listed)
+    total = max(listed, card.messages_total)
     if card.addresses:
         addresses = '<ul class="addresses">' + "".join(_address_item(a, soft_bounce_limit) for a in card.addresses) + "</ul>"
     else:
