@@ -171,12 +171,32 @@ def _line(name: str, figures: dict, base: float | None = None) -> str:
     return text
 
 
+def weekly_memory(addresses: int) -> None:
+    """Peak memory of a replay against the length of its addresses' history (RULES.md §7)."""
+    from bench.growth_bench import weekly
+
+    rss = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        for weeks in (10, 1000):
+            path = Path(scratch) / f"weekly-{weeks}.jsonl"
+            lines, _ = weekly(addresses, weeks)
+            path.write_bytes(b"".join(line + b"\n" for line in lines))
+            figures = run_replay(_REPLAY, path, Path(scratch) / f"out-{weeks}", "1")
+            rss[weeks] = figures["rss"][0]
+            print(f"weekly, {addresses} addresses x {weeks:>4} weeks: {figures['events']:>9,} events in "
+                  f"{figures['seconds']:6.2f}s, peak RSS {rss[weeks]:,.0f} MiB")
+    print(f"peak RSS at 1,000 weeks / at 10 weeks: {rss[1000] / rss[10]:.2f}x (goal: flat)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--addresses", type=int, default=100_000)
     parser.add_argument("--jobs", default="1,2", help="process counts to replay with, comma-separated")
     parser.add_argument("--baseline-ref", default=BASELINE_REF, help="the commit whose replay is the baseline")
+    parser.add_argument("--weekly", type=int, default=500, metavar="ADDRESSES",
+                        help="also replay ADDRESSES mailed weekly for 10 and for 1,000 weeks, a tick a day, "
+                             "and print each one's peak RSS (0: not)")
     args = parser.parse_args()
     DATA.mkdir(exist_ok=True)
     path = DATA / f"replay-{args.events}-{args.addresses}.jsonl"
@@ -219,6 +239,9 @@ def main() -> None:
                     print(f"--jobs {n} / --jobs 1    : {figures[1]['seconds'] / figures[n]['seconds']:.2f}x the speed "
                           f"(goal on 2 cores: >= 1.7x)")
         print(f"replay / bare decode : {figures[jobs[0]]['seconds'] / bare:.2f}x the time (--jobs {jobs[0]})")
+
+    if args.weekly:
+        weekly_memory(args.weekly)
 
     gc.collect()
     gc.disable()  # as the replay runs

@@ -24,23 +24,22 @@ from partitions.commands import AddressUpdate, ContactSeen, Link, MessageUpdate
 class ContactEntry(msgspec.Struct, omit_defaults=True, gc=False):
     contact: ContactState = msgspec.field(default_factory=ContactState)
     addresses: dict[str, AddressRecord] = {}
-    # "<address key> <message id>" -> record, the latest KEPT_MESSAGES of them
-    messages: dict[str, MessageRecord] = {}
+    # the records of its latest CARD_MESSAGES messages, as the card lists them (RULES.md §7)
+    messages: list[MessageRecord] = []
     messages_total: int = 0
     # the ids of the latest KEPT_CONTACT_EVENTS `contact` events applied
     applied: list[str] = []
 
     def render(self, contact_id: str) -> ContactRecord:
-        return render_contact(contact_id, self.contact, self.addresses.get, list(self.messages.values()),
-                              self.messages_total)
+        return render_contact(contact_id, self.contact, self.addresses.get, list(self.messages), self.messages_total)
 
 
-# RULES.md §7: a card lists the latest CARD_MESSAGES messages. A few more are kept, so that a
-# message whose time moves back (a final report older than the deferral it follows) leaves
-# room for the one it passes, as a card of all messages would show it.
-KEPT_MESSAGES = CARD_MESSAGES + 20
 # `contact` events change nothing when applied twice; their ids are kept to count duplicates
 KEPT_CONTACT_EVENTS = 100
+
+
+def _identity(record: MessageRecord) -> tuple[str, str, str]:
+    return record.channel, record.address, record.message_id
 
 
 @dataclass
@@ -76,7 +75,8 @@ class _Batch:
         self.cards_before: dict[str, ContactRecord | None] = {}
         self.links: list[Link] = []
         self.applied: list[Contact] = []
-        self.crowded: set[str] = set()  # contacts holding more than KEPT_MESSAGES messages
+        # contact id -> its messages by identity, for the contacts this batch sends messages to
+        self.messages: dict[str, dict[tuple[str, str, str], MessageRecord]] = {}
 
     def entry(self, contact_id: str) -> ContactEntry:
         entry = self.entries.get(contact_id)
@@ -91,12 +91,13 @@ class _Batch:
         kind = type(command)
         if kind is MessageUpdate:
             record = command.record
-            entry = self.entry(command.contact_id)
-            entry.messages[f"{command.key} {record.message_id}"] = record
+            messages = self.messages.get(command.contact_id)
+            if messages is None:
+                entry = self.entry(command.contact_id)
+                messages = self.messages[command.contact_id] = {_identity(m): m for m in entry.messages}
+            messages[_identity(record)] = record
             if command.new:
-                entry.messages_total += 1
-            if len(entry.messages) > KEPT_MESSAGES:
-                self.crowded.add(command.contact_id)
+                self.entries[command.contact_id].messages_total += 1
         elif kind is AddressUpdate:
             entry = self.entry(command.contact_id)
             if command.key in entry.contact.addresses:  # else stale: sent before an unlink
@@ -132,13 +133,8 @@ class _Batch:
             entry.addresses.pop(key, None)
 
     def finish(self) -> ContactBatchResult:
-        for contact_id in self.crowded:
-            messages = self.entries[contact_id].messages
-            latest = sort_messages(list(messages.values()))[:KEPT_MESSAGES]
-            kept = {(m.channel, m.address, m.message_id) for m in latest}
-            for name, record in list(messages.items()):
-                if (record.channel, record.address, record.message_id) not in kept:
-                    del messages[name]
+        for contact_id, messages in self.messages.items():
+            self.entries[contact_id].messages = sort_messages(list(messages.values()))[:CARD_MESSAGES]
         cards = []
         for contact_id, before in self.cards_before.items():
             card = self.entries[contact_id].render(contact_id)
