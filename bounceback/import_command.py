@@ -1,5 +1,5 @@
 """The `bounceback import-bounce-list` command: options, progress bar, report, summary.
-The reading and sending are in bounceback/bounce_import.py."""
+The reading and sending are in ingress/bounce_list.py."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def import_bounce_list(path, list_name, channel, dry_run, occurred_at, region, b
     from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from bounceback.bounce_import import KafkaSender, import_file
+    from ingress.bounce_list import KafkaSender, import_file
     from streams.settings import Settings, Topics
 
     sender = None

@@ -228,7 +228,7 @@ def install_operator_views(pipeline, reply) -> None:
             dry_run = query.get("dry_run", "") not in ("", "0", "false", "no")
             reader = BounceListReader(list_name, channel, source, datetime.now(timezone.utc),
                                       AddressNormalizer(pipeline.settings.policy.default_region, cache_limit=4096))
-            from bounceback.bounce_import import file_lines
+            from ingress.bounce_list import file_lines
 
             invalid: list[dict] = []
             sent = 0
