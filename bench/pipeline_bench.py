@@ -21,7 +21,7 @@ from pathlib import Path
 
 import msgspec
 
-from bounceback.kafka_io import publish_lines
+from ingress.kafka import publish_lines
 from bounceback.local import LocalWorker
 from streams.admin import ensure_topics
 from streams.settings import Settings, Topics

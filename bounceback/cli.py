@@ -321,7 +321,7 @@ def publish(events, broker, partitions, topic_prefix, region):
 
     from rich.progress import Progress
 
-    from bounceback.kafka_io import publish_lines
+    from ingress.kafka import publish_lines
     from streams.admin import ensure_topics
 
     if broker is None:

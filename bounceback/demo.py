@@ -15,7 +15,7 @@ import msgspec
 from aiokafka import AIOKafkaConsumer
 from rich.console import Console
 
-from bounceback.kafka_io import publish_lines
+from ingress.kafka import publish_lines
 from bounceback.local import LocalWorker, wait_idle, wait_ready
 from bounceback.wording import plural
 from replay.runner import file_lines, fold

@@ -30,7 +30,7 @@ def print_or_publish(lines: list[bytes], dry_run: bool, settings, region: str) -
         for line in lines:
             click.echo(line.decode())
         return None
-    from bounceback.kafka_io import publish_lines
+    from ingress.kafka import publish_lines
     from streams.admin import ensure_topics
 
     asyncio.run(ensure_topics(settings))
@@ -56,9 +56,13 @@ def register(group: click.Group, pipeline_options, _settings) -> None:
         """Receive provider webhooks (SES via SNS, SendGrid, Mailgun, Postmark; Twilio, Sinch, Vonage,
         Infobip), SMPP delivery receipts, contract events and bounce mails over HTTP, and publish
         canonical events to the inbound topic."""
-        from bounceback.gateway import Gateway, KafkaPublisher, serve
+        from bounceback.gateway import Gateway, serve
         from gateways.classify import RulesError
         from gateways.config import load
+        from ingress.kafka import KafkaProducer
+        from ingress.publisher import InboundPublisher
+        from partitions.routing import Router
+        from projections.normalize import AddressNormalizer
         from streams.admin import ensure_topics
 
         logging.basicConfig(level=loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -69,9 +73,11 @@ def register(group: click.Group, pipeline_options, _settings) -> None:
         except ValueError as exc:
             raise click.UsageError(str(exc)) from None
         settings = _settings(broker, partitions, topic_prefix, region=region)
-        publisher = KafkaPublisher(broker, settings.topics.inbound, partitions, settings.topics.dead_letters)
+        producer = KafkaProducer(broker)
+        publisher = InboundPublisher(producer.send, settings.topics.inbound,
+                                     Router(partitions, AddressNormalizer(region)), settings.topics.dead_letters)
         try:
-            gw = Gateway(config, publisher, default_region=region)
+            gw = Gateway(config, publisher)
         except (ValueError, RulesError) as exc:
             raise click.UsageError(str(exc)) from None
         for route in gw.unprotected():
@@ -79,7 +85,7 @@ def register(group: click.Group, pipeline_options, _settings) -> None:
 
         async def main():
             await ensure_topics(settings)
-            await publisher.start()
+            await producer.start()
             loop = asyncio.get_running_loop()
             task = asyncio.current_task()
             for sig in (signal.SIGINT, signal.SIGTERM):
@@ -90,7 +96,7 @@ def register(group: click.Group, pipeline_options, _settings) -> None:
             except asyncio.CancelledError:
                 pass
             finally:
-                await publisher.stop()
+                await producer.stop()
 
         asyncio.run(main())
 

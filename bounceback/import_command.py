@@ -1,5 +1,5 @@
 """The `bounceback import-bounce-list` command: options, progress bar, report, summary.
-The reading and sending are in ingress/bounce_list.py."""
+The reading and publishing are in ingress/bounce_list.py."""
 
 from __future__ import annotations
 
@@ -41,11 +41,11 @@ def import_bounce_list(path, list_name, channel, dry_run, occurred_at, region, b
     from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from ingress.bounce_list import KafkaSender, import_file
+    from ingress.bounce_list import import_file
     from streams.settings import Settings, Topics
 
-    sender = None
     topics = Topics(topic_prefix)
+    target = None
     if not dry_run:
         if broker is None:
             raise click.UsageError("import-bounce-list needs --broker (or KAFKA_BOOTSTRAP), or --dry-run")
@@ -60,7 +60,7 @@ def import_bounce_list(path, list_name, channel, dry_run, occurred_at, region, b
                                                app_id=topic_prefix)))
         except KafkaError as exc:
             raise click.ClickException(f"cannot reach the broker {broker}: {exc}") from None
-        sender = KafkaSender(broker, topics.inbound, partitions)
+        target = (broker, topics.inbound, partitions)
 
     console = Console(stderr=True)
     shown = console.is_terminal
@@ -77,7 +77,7 @@ def import_bounce_list(path, list_name, channel, dry_run, occurred_at, region, b
     with Progress(*columns, console=console, transient=True, disable=not shown) as progress:
         task = progress.add_task(f"importing {os.path.basename(path)}", total=os.path.getsize(path), rows=0)
         try:
-            summary = import_file(path, list_name, channel, occurred_at or datetime.now(timezone.utc), region, sender,
+            summary = import_file(path, list_name, channel, occurred_at or datetime.now(timezone.utc), region, target,
                                   report, lambda done, rows: progress.update(task, completed=done, rows=rows))
         except OSError as exc:
             raise click.ClickException(f"cannot read {path}: {exc.strerror or exc}") from None

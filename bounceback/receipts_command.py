@@ -40,9 +40,9 @@ def command(pipeline_options, _settings) -> click.Command:
         from gateways.classify import Classifier, RulesError
         from gateways.common import Rejected
         from gateways.smpp import Reader, read
-        from projections.intake import normalise_event
+        from ingress.publisher import route
+        from partitions.routing import Router
         from projections.normalize import AddressNormalizer
-        from schemas.events import encode_event
 
         if broker is None and not dry_run:
             raise click.UsageError("ingest-receipts needs --broker (or KAFKA_BOOTSTRAP), or --dry-run")
@@ -53,7 +53,7 @@ def command(pipeline_options, _settings) -> click.Command:
         except (ZoneInfoNotFoundError, ValueError):
             raise click.BadParameter(f"{tz_name!r} is not an IANA time zone", param_hint="--timezone") from None
         at = received_at or datetime.now(timezone.utc)
-        normalise = AddressNormalizer(region)
+        router = Router(partitions, AddressNormalizer(region))
         lines: list[bytes] = []
         refused = 0
         for name in files:
@@ -63,11 +63,11 @@ def command(pipeline_options, _settings) -> click.Command:
                 refused += 1
                 click.echo(f"{name}: refused: {exc.reason}", err=True)
                 continue
-            batch.normalise(lambda event: normalise_event(event, normalise))
+            routed = batch.route(lambda event: route(event, router))
             for report in batch.dead:
                 click.echo(f"{name}: {report.error}", err=True)
             refused += len(batch.dead)
-            lines += [encode_event(e) for e in batch.events]
+            lines += [r.value for r in routed]
             click.echo(f"{name}: {len(batch.reports)} receipts, {len(batch.events)} events, "
                        f"{len(batch.dead)} not readable", err=True)
         outcome = print_or_publish(lines, dry_run, _settings(broker, partitions, topic_prefix, region=region), region)

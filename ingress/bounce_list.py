@@ -1,5 +1,6 @@
-"""`bounceback import-bounce-list`: stream a CSV bounce list into the inbound topic, one
-`bounce_list` event per valid row, each to the partition that owns its address.
+"""A bounce list into the inbound topic (`bounceback import-bounce-list`, and the operator
+API's `POST /bounce-lists`): one `bounce_list` event per valid row, each to the partition
+that owns its address.
 
 The file is read a line at a time (a line is cut at MAX_LINE_BYTES, so one endless line
 cannot fill the memory either) and sent as it is read: memory stays flat whatever the
@@ -14,11 +15,14 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import BinaryIO
 
+from ingress.kafka import kafka_publisher
+from ingress.publisher import Window
 from projections.bounce_list import MAX_LINE_BYTES, BounceListReader, Entry, Invalid, Summary
 from projections.normalize import AddressNormalizer
-from schemas.events import encode_event
 
-SEND_WINDOW = 1000  # sends in flight before waiting for their acknowledgements
+# a list names each address about once: memos of the addresses seen would only grow
+MEMO_LIMIT = 4096
+PROGRESS_ROWS = 1000  # rows between two progress reports (and chances for other tasks to run)
 
 
 def file_lines(f: BinaryIO, on_bytes: Callable[[int], None] | None = None) -> Iterator[bytes]:
@@ -42,70 +46,59 @@ def file_lines(f: BinaryIO, on_bytes: Callable[[int], None] | None = None) -> It
         yield line
 
 
+async def import_rows(
+    f: BinaryIO,
+    reader: BounceListReader,
+    sends: Window | None,
+    on_invalid: Callable[[Invalid], None],
+    on_progress: Callable[[int, int], None] = lambda done, rows: None,
+) -> Summary:
+    """Read a bounce list from `f` and publish every valid row's event (`sends` None: a dry
+    run), waiting for the last acknowledgement; every invalid row goes to `on_invalid`, and
+    the bytes and rows read so far to `on_progress`."""
+    position = 0
+
+    def read(done: int) -> None:
+        nonlocal position
+        position = done
+
+    for n, item in enumerate(reader.read(file_lines(f, read)), 1):
+        kind = type(item)
+        if kind is Entry:
+            if sends is not None:
+                await sends.publish(item.event)
+        elif kind is Invalid:
+            on_invalid(item)
+        if n % PROGRESS_ROWS == 0:
+            on_progress(position, reader.summary.lines)
+            await asyncio.sleep(0)  # a worker's other tasks run meanwhile
+    if sends is not None:
+        await sends.flush()
+    on_progress(position, reader.summary.lines)
+    return reader.summary
+
+
 def import_file(
     path: str,
     list_name: str,
     channel: str,
     occurred_at: datetime,
     region: str,
-    send: Callable | None,
+    target: tuple[str, str, int] | None,
     on_invalid: Callable[[Invalid], None],
     on_progress: Callable[[int, int], None] = lambda done, rows: None,
 ) -> Summary:
-    """Read `path` and hand every valid row's event to `send(event)` (None: a dry run):
-    a coroutine returning an awaitable acknowledgement, with an async `close()`."""
-    # a list names each address about once: a memo of every value would only grow
-    reader = BounceListReader(list_name, channel, os.path.basename(path), occurred_at, AddressNormalizer(region, cache_limit=4096))
-    position = [0]
+    """Read the file at `path` and publish every valid row's event to `target` (bootstrap
+    servers, topic, partitions; None: a dry run)."""
+    normalise = AddressNormalizer(region, cache_limit=MEMO_LIMIT)
+    reader = BounceListReader(list_name, channel, os.path.basename(path), occurred_at, normalise)
 
-    async def run() -> None:
-        pending = []
-        try:
-            await _read(pending)
-            await asyncio.gather(*pending)
-        finally:
-            if send is not None:
-                await send.close()
-        on_progress(position[0], reader.summary.lines)
-
-    async def _read(pending: list) -> None:
+    async def run() -> Summary:
         with open(path, "rb") as f:
-            for n, item in enumerate(reader.read(file_lines(f, lambda done: position.__setitem__(0, done))), 1):
-                kind = type(item)
-                if kind is Entry:
-                    if send is not None:
-                        pending.append(await send(item.event))
-                        if len(pending) >= SEND_WINDOW:
-                            await asyncio.gather(*pending)
-                            pending.clear()
-                elif kind is Invalid:
-                    on_invalid(item)
-                if n % 1000 == 0:
-                    on_progress(position[0], reader.summary.lines)
+            if target is None:
+                return await import_rows(f, reader, None, on_invalid, on_progress)
+            bootstrap, topic, partitions = target
+            async with kafka_publisher(bootstrap, topic, partitions, normalise, memo_limit=MEMO_LIMIT) as publisher:
+                return await import_rows(f, reader, publisher.window(), on_invalid, on_progress)
 
-    asyncio.run(run())
-    return reader.summary
-
-
-class KafkaSender:
-    """Sends events to the inbound topic with aiokafka, each to its owner's partition."""
-
-    def __init__(self, bootstrap: str, topic: str, partitions: int) -> None:
-        self.bootstrap, self.topic, self.partitions = bootstrap, topic, partitions
-        self.producer = None
-
-    async def __call__(self, event):
-        from bounceback.kafka_io import route
-
-        if self.producer is None:
-            from aiokafka import AIOKafkaProducer
-
-            self.producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, linger_ms=5)
-            await self.producer.start()
-        (partition,) = route(event, self.partitions)
-        return await self.producer.send(self.topic, value=encode_event(event), partition=partition)
-
-    async def close(self) -> None:
-        if self.producer is not None:
-            await self.producer.stop()
-
+    return asyncio.run(run())

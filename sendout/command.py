@@ -124,7 +124,7 @@ def _topics(prefix: str):
 
 
 def _publish(events: Path, broker: str, partitions: int, topics) -> int:
-    from bounceback.kafka_io import publish_lines
+    from ingress.kafka import publish_lines
     from streams.admin import ensure_topics
     from streams.settings import Settings
 
