@@ -56,7 +56,7 @@ def register(group: click.Group, pipeline_options, _settings) -> None:
         """Receive provider webhooks (SES via SNS, SendGrid, Mailgun, Postmark; Twilio, Sinch, Vonage,
         Infobip), SMPP delivery receipts, contract events and bounce mails over HTTP, and publish
         canonical events to the inbound topic."""
-        from bounceback.gateway import Gateway, serve
+        from gateways.service.app import Gateway, serve
         from gateways.classify import RulesError
         from gateways.config import load
         from ingress.kafka import KafkaProducer

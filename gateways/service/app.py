@@ -14,12 +14,12 @@ event ids are derived from the provider's own ids, so what a retry publishes twi
 applied once.
 
 Every adapter gives a gateways/batch.Batch (a list of events becomes one report per
-event); gateway_batches.py publishes, dead-letters and answers it, the same way for every
+event); batches.py publishes, dead-letters and answers it, the same way for every
 route.
 
 Routes: POST /webhooks/ses, /webhooks/sendgrid, /webhooks/mailgun, /webhooks/postmark,
 /webhooks/twilio, /events (the contract itself), /mail (one RFC 822 bounce mail); the
-SMS routes of gateway_sms.py (/sms/receipts, /webhooks/sinch, /webhooks/vonage,
+SMS routes of sms.py (/sms/receipts, /webhooks/sinch, /webhooks/vonage,
 /webhooks/infobip); GET /health, GET /metrics.
 """
 
@@ -34,9 +34,9 @@ from urllib.parse import parse_qsl
 import msgspec
 from aiohttp import ClientError, ClientSession, ClientTimeout, web
 
-from bounceback.gateway_batches import deliver
-from bounceback.gateway_metrics import GatewayMetrics
-from bounceback.gateway_sms import SmsRoutes
+from gateways.service.batches import deliver
+from gateways.service.metrics import GatewayMetrics
+from gateways.service.sms import SmsRoutes
 from gateways import canonical, mail, mailgun, postmark, sendgrid, ses, sns, twilio
 from gateways.batch import Batch
 from gateways.classify import Classifier

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from bounceback.gateway_metrics import GatewayMetrics
+from gateways.service.metrics import GatewayMetrics
 from gateways.batch import Batch
 from ingress.publisher import DeadLetter, InboundPublisher
 
