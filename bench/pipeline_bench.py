@@ -22,7 +22,7 @@ from pathlib import Path
 import msgspec
 
 from ingress.kafka import publish_lines
-from bounceback.local import LocalWorker
+from streams.local_workers import LocalWorker
 from streams.admin import ensure_topics
 from streams.settings import Settings, Topics
 from streams.tansu import EmbeddedBroker

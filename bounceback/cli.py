@@ -374,7 +374,7 @@ def export_log(out_path, broker, partitions, topic_prefix):
     `bounceback replay` of it rebuilds exactly the live state."""
     import asyncio
 
-    from bounceback.kafka_io import merge_applied, read_topic
+    from streams.export import merge_applied, read_topic
 
     if broker is None:
         raise click.UsageError("export-log needs --broker (or KAFKA_BOOTSTRAP)")

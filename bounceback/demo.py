@@ -16,7 +16,7 @@ from aiokafka import AIOKafkaConsumer
 from rich.console import Console
 
 from ingress.kafka import publish_lines
-from bounceback.local import LocalWorker, wait_idle, wait_ready
+from streams.local_workers import LocalWorker, wait_idle, wait_ready
 from bounceback.wording import plural
 from replay.runner import file_lines, fold
 from schemas.records import AddressRecord, ContactRecord

@@ -1,4 +1,6 @@
-"""Reading topics back (export-log, demo, tests), and the applied log merged into one."""
+"""The log as the live pipeline applied it (`export-log`): the applied topic read back
+(read_topic, which the tests use for any topic) and its partitions merged
+at the ticks (merge_applied)."""
 
 from __future__ import annotations
 
