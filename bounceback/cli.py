@@ -354,7 +354,7 @@ def demo(events, keep_running):
     `bounceback replay`. Its work files are removed at the end."""
     from pathlib import Path
 
-    from bounceback.demo import run_demo
+    from bounceback.commands.demo import run_demo
 
     sample = Path("examples") / "sample.jsonl"
     if events is None:  # beside the package in a checkout; in the working directory in the image
@@ -388,15 +388,15 @@ def export_log(out_path, broker, partitions, topic_prefix):
     click.echo(f"wrote {plural(len(lines), 'event')} to {out_path}", err=True)
 
 
-from sendout.command import plan_sendout  # noqa: E402 - the send-out planner's own module
+from bounceback.commands.sendout import plan_sendout  # noqa: E402 - the send-out planner's own module
 
 main.add_command(plan_sendout)
 
-from bounceback.gateway_cli import register as _register_gateway  # noqa: E402
+from bounceback.commands.gateway import register as _register_gateway  # noqa: E402
 
 _register_gateway(main, pipeline_options, _settings)
 
-from bounceback.import_command import import_bounce_list  # noqa: E402  (a command in its own module)
+from bounceback.commands.bounce_list import import_bounce_list  # noqa: E402  (a command in its own module)
 
 main.add_command(import_bounce_list)
 

@@ -36,7 +36,7 @@ def command(pipeline_options, _settings) -> click.Command:
         A line that cannot be read is listed with its number and reason; the others are
         still published. The same receipt twice is applied once.
         """
-        from bounceback.gateway_cli import print_or_publish, read_input
+        from bounceback.commands.gateway import print_or_publish, read_input
         from gateways.classify import Classifier, RulesError
         from gateways.common import Rejected
         from gateways.smpp import Reader, read

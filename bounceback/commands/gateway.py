@@ -155,6 +155,6 @@ def register(group: click.Group, pipeline_options, _settings) -> None:
 
     group.add_command(gateway)
     group.add_command(ingest_mail)
-    from bounceback.receipts_command import command as ingest_receipts  # its own module: SMS receipts
+    from bounceback.commands.ingest import command as ingest_receipts  # its own module: SMS receipts
 
     group.add_command(ingest_receipts(pipeline_options, _settings))
