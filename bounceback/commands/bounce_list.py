@@ -1,16 +1,22 @@
-"""The `bounceback import-bounce-list` command: options, progress bar, report, summary.
-The reading and publishing are in ingress/bounce_list.py."""
+"""`bounceback import-bounce-list`: options, progress bar, report, summary. The reading and
+publishing are in ingress/bounce_list.py."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 from datetime import datetime, timezone
 
 import click
+from aiokafka.errors import KafkaError
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
-from bounceback.options import timestamp
+from bounceback.options import pipeline_options, region_option, settings, timestamp
+from ingress.bounce_list import import_file
 from projections.bounce_list import CHANNELS, LISTS, Invalid
+from streams.admin import ensure_topics
 
 
 @click.command("import-bounce-list")
@@ -22,14 +28,8 @@ from projections.bounce_list import CHANNELS, LISTS, Invalid
 @click.option("--dry-run", is_flag=True, help="Check the file and print the summary; publish nothing.")
 @click.option("--occurred-at", callback=timestamp,
               help="Event time of the entries (RFC 3339); default: now. A re-import is ignored whatever its time.")
-@click.option("--default-region", "region", default="SE", show_default=True,
-              help="Region for phone numbers written without a country code.")
-@click.option("--broker", envvar="KAFKA_BOOTSTRAP", default=None,
-              help="Kafka bootstrap servers (host:port).")
-@click.option("--partitions", envvar="BOUNCEBACK_PARTITIONS", default=4, show_default=True, type=click.IntRange(1),
-              help="Partitions of the pipeline's topics.")
-@click.option("--topic-prefix", envvar="BOUNCEBACK_TOPIC_PREFIX", default="bounceback", show_default=True,
-              help="Prefix of every topic name (e.g. bounceback.events).")
+@region_option
+@pipeline_options
 def import_bounce_list(path, list_name, channel, dry_run, occurred_at, region, broker, partitions, topic_prefix):
     """Import a bounce list: one bounce_list event per valid row of FILE.csv.
 
@@ -38,26 +38,14 @@ def import_bounce_list(path, list_name, channel, dry_run, occurred_at, region, b
     line number and reason; the other rows are imported. Each entry's event id comes from
     (list, channel, address), so importing the same file again changes nothing.
     """
-    from rich.console import Console
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
-
-    from ingress.bounce_list import import_file
-    from streams.settings import Settings, Topics
-
-    topics = Topics(topic_prefix)
+    pipeline = settings(broker, partitions, topic_prefix, region=region)
+    topics = pipeline.topics
     target = None
     if not dry_run:
         if broker is None:
             raise click.UsageError("import-bounce-list needs --broker (or KAFKA_BOOTSTRAP), or --dry-run")
-        import asyncio
-
-        from streams.admin import ensure_topics
-
-        from aiokafka.errors import KafkaError
-
         try:
-            asyncio.run(ensure_topics(Settings(broker=broker, partitions=partitions, topics=topics,
-                                               app_id=topic_prefix)))
+            asyncio.run(ensure_topics(pipeline))
         except KafkaError as exc:
             raise click.ClickException(f"cannot reach the broker {broker}: {exc}") from None
         target = (broker, topics.inbound, partitions)
