@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 import importlib
 import re
+import subprocess
 from pathlib import Path
 
 import click
@@ -117,3 +118,13 @@ def test_every_command_is_registered_the_one_way():
         for attribute, value in vars(module).items():
             if isinstance(value, click.Command) and value.callback.__module__ == module.__name__:
                 assert (module.__name__, attribute) in registered, f"{module.__name__}.{attribute} is not in COMMANDS"
+
+
+def test_the_readme_layout_table_lists_every_folder_and_only_those():
+    readme = (ROOT / "README.md").read_text()
+    table = readme.split("## Layout", 1)[1].split("\n## ", 1)[0]
+    listed = re.findall(r"^\| `([^`/]+)/` \|", table, re.M)
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    folders = {path.split("/")[0] for path in tracked.splitlines() if "/" in path and not path.startswith(".")}
+    assert sorted(listed) == sorted(folders)
+    assert len(listed) == len(set(listed))
