@@ -27,7 +27,7 @@ import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from bounceback.kafka_io import publish_lines
+from ingress.kafka import publish_lines
 from projections.normalize import AddressNormalizer
 from projections.sendout import SendoutPlan
 from sendout.client import SuppressionClient

@@ -546,7 +546,7 @@ class SuppressionClient:
                     log.warning("%s partition %d offset %d: not an address record: %s", tp.topic, tp.partition,
                                 message.offset, exc)
                     continue
-                if key != f"{record.channel}:{record.address}".encode():
+                if key != address_key(record.channel, record.address).encode():
                     stats.malformed += 1
                     log.warning("%s partition %d offset %d: key %r does not match the record's address", tp.topic,
                                 tp.partition, message.offset, key)

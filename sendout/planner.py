@@ -10,7 +10,9 @@ from pathlib import Path
 
 import msgspec
 
+from projections.normalize import address_key
 from projections.sendout import SendoutPlan, Summary
+from schemas.records import AddressRecord
 from sendout.audience import AudienceReader
 
 RECIPIENTS = "recipients.csv"  # contact_id,address,message_id,line: the messages to send
@@ -73,8 +75,6 @@ def summary_text(summary: Summary) -> str:
 def suppressions_from_file(path: str) -> dict[str, list[str]]:
     """`channel:address` -> reasons, from address records in JSONL (a replay's
     suppressions.jsonl, or addresses.jsonl): planning offline, without the topic."""
-    from schemas.records import AddressRecord
-
     decoder = msgspec.json.Decoder(AddressRecord)
     reasons: dict[str, list[str]] = {}
     with open(path, "rb") as f:
@@ -86,5 +86,5 @@ def suppressions_from_file(path: str) -> dict[str, list[str]]:
             except msgspec.DecodeError as exc:
                 raise ValueError(f"{path}:{number}: not an address record: {exc}") from None
             if record.reasons:
-                reasons[f"{record.channel}:{record.address}"] = record.reasons
+                reasons[address_key(record.channel, record.address)] = record.reasons
     return reasons

@@ -12,15 +12,14 @@ import sys
 import time
 from pathlib import Path
 
+import faust
+
 from streams.admin import ensure_topics, resolve_processing_guarantee
+from streams.app import Pipeline
 from streams.settings import Settings
 
 
 def run_worker(settings: Settings, loglevel: str = "info") -> None:
-    import faust
-
-    from streams.app import Pipeline
-
     logging.basicConfig(level=loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     asyncio.run(ensure_topics(settings))
     settings.processing_guarantee = asyncio.run(resolve_processing_guarantee(settings))

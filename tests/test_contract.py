@@ -8,11 +8,9 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from schemas import (
-    AddressRecord,
+from schemas.events import (
     BounceList,
     Contact,
-    ContactRecord,
     Delivery,
     InvalidEvent,
     Resubscribe,
@@ -21,6 +19,7 @@ from schemas import (
     Unsubscribe,
     decode_event,
 )
+from schemas.records import AddressRecord, ContactRecord
 
 CONTRACT = Path(__file__).resolve().parent.parent / "docs" / "CONTRACT.md"
 EXAMPLES = re.findall(r"```json\n(.*?)```", CONTRACT.read_text(), re.S)

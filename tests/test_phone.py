@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bounceback.bounce_import import file_lines
+from ingress.bounce_list import file_lines
 from projections.bounce_list import BounceListReader, Invalid
 from projections.intake import normalise_event
 from projections.normalize import AddressNormalizer, InvalidAddress

@@ -1,4 +1,5 @@
-"""`bounceback plan-sendout`: the command line of the send-out planner."""
+"""`bounceback plan-sendout`: the command line of the send-out planner (sendout/); its
+events are published by the one publisher (ingress/)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,14 @@ from pathlib import Path
 import click
 
 from bounceback.options import timestamp
+from ingress.kafka import publish_lines
+from projections.normalize import AddressNormalizer
+from projections.sendout import SendoutPlan, check_sendout_id
+from sendout.audience import AudienceError
+from sendout.client import SuppressionClient
+from sendout.planner import EVENTS, EXCLUDED, RECIPIENTS, plan_audience, suppressions_from_file, summary_text
+from streams.admin import ensure_topics
+from streams.settings import Settings, Topics
 
 _SHOWN_INVALID = 20  # invalid rows printed; all of them are in excluded.csv
 
@@ -47,12 +56,6 @@ def plan_sendout(audience, sendout_id, channel, purpose, control_percent, out_di
     drop invalid and suppressed addresses, use each address once (the first contact in the
     file keeps it), draw a deterministic control group and publish a `control_group`
     delivery event for each of its contacts. Writes the recipient list and a summary."""
-    from projections.normalize import AddressNormalizer
-    from projections.sendout import SendoutPlan, check_sendout_id
-    from sendout.audience import AudienceError
-    from sendout.client import SuppressionClient
-    from sendout.planner import EVENTS, EXCLUDED, RECIPIENTS, plan_audience, suppressions_from_file, summary_text
-
     try:
         check_sendout_id(sendout_id)
     except ValueError as exc:
@@ -60,7 +63,7 @@ def plan_sendout(audience, sendout_id, channel, purpose, control_percent, out_di
     if broker is None and suppressions_file is None:
         raise click.UsageError("plan-sendout needs --broker (the suppression topic) or --suppressions FILE")
     out = Path(out_dir or f"sendout-{sendout_id}")
-    topics = _topics(topic_prefix)
+    topics = Topics(topic_prefix)
     client = None
     if suppressions_file is not None:
         try:
@@ -117,17 +120,7 @@ def plan_sendout(audience, sendout_id, channel, purpose, control_percent, out_di
                + (f", {summary.to_send} sent" if emit_sent else "") + ")")
 
 
-def _topics(prefix: str):
-    from streams.settings import Topics
-
-    return Topics(prefix)
-
-
-def _publish(events: Path, broker: str, partitions: int, topics) -> int:
-    from bounceback.kafka_io import publish_lines
-    from streams.admin import ensure_topics
-    from streams.settings import Settings
-
+def _publish(events: Path, broker: str, partitions: int, topics: Topics) -> int:
     # checks the inbound topic's partition count, so events reach their addresses' partitions
     asyncio.run(ensure_topics(Settings(broker=broker, partitions=partitions, topics=topics)))
     with open(events, "rb") as lines:
