@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import statistics
 import tempfile
@@ -29,8 +30,9 @@ from pathlib import Path
 
 import msgspec
 
-from bounceback.kafka_io import publish_lines, read_topic
-from bounceback.local import LocalWorker
+from ingress.kafka import publish_lines
+from streams.export import read_topic
+from streams.local_workers import LocalWorker
 from schemas.records import CARD_MESSAGES, AddressRecord, ContactRecord, MessageRecord
 from streams.admin import ensure_topics
 from streams.kafka_local import LocalKafka
@@ -137,6 +139,8 @@ def main() -> None:
     parser.add_argument("--guarantee", default="at_least_once", choices=["at_least_once", "exactly_once"])
     parser.add_argument("--one-day", action="store_true", help="also the no-tick shapes of 100,000 events")
     args = parser.parse_args()
+    # a topic just created has no leader for a moment: aiokafka retries, and says so at length
+    logging.getLogger("aiokafka").setLevel(logging.ERROR)
     workdir = Path(tempfile.mkdtemp(prefix="bounceback-growth-"))
     per_week = args.deliveries // 2
     shapes = [(f"{per_week // weeks}x{weeks}w", *weekly(per_week // weeks, weeks)) for weeks in (10, 100, 1000)]

@@ -9,7 +9,7 @@ import urllib.request
 import msgspec
 import pytest
 
-from bounceback.kafka_io import read_topic
+from streams.export import read_topic
 from tests.helpers import at, delivery, tick
 
 pytestmark = pytest.mark.integration
