@@ -33,6 +33,7 @@ from projections.addresses import (
 from projections.audit import TrailEntry, deadline_entry, duplicate_entry, event_entry, link_entry, snapshot
 from projections.deadlines import DeadlineQueue
 from projections.messages import MessageState
+from projections.normalize import address_key
 from projections.policy import Policy
 from schemas.events import Delivery, Tick
 from schemas.records import AddressRecord
@@ -115,7 +116,7 @@ class AddressProcessor:
             if kind is Delivery and self.clock is not None and at < self.clock - horizon:
                 batch.too_late.append((index, too_late(at, self.clock, horizon)))  # RULES.md §7
                 continue
-            key = f"{event.channel}:{event.address}"
+            key = address_key(event.channel, event.address)
             entry = entries.get(key)
             if entry is None:
                 entry = entries[key] = load(key) or AddressEntry()
@@ -281,7 +282,7 @@ class _Batch:
 
     def link(self, link: Link) -> None:
         """A contact's latest `contact` event lists (or no longer lists) the address."""
-        key = f"{link.channel}:{link.address}"
+        key = address_key(link.channel, link.address)
         entry = self.entry(key)
         if link.linked:
             if link.contact_id not in entry.holders:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import msgspec
 
 from projections.contacts import ContactState, render_contact, set_addresses, sort_messages
-from projections.normalize import split_key
+from projections.normalize import address_key, split_key
 from schemas.events import Contact
 from schemas.records import CARD_MESSAGES, AddressRecord, ContactRecord, MessageRecord
 from partitions.commands import AddressUpdate, ContactSeen, Link, MessageUpdate
@@ -120,7 +120,7 @@ class _Batch:
         if len(entry.applied) > KEPT_CONTACT_EVENTS:
             del entry.applied[0]
         self.applied.append(event)
-        keys = [f"email:{e}" for e in event.emails] + [f"sms:{p}" for p in event.phones]
+        keys = [address_key("email", e) for e in event.emails] + [address_key("sms", p) for p in event.phones]
         diff = set_addresses(entry.contact, keys, event.occurred_at)
         if diff is None:
             return

@@ -97,10 +97,9 @@ def _run_of(deliveries: list[datetime], at: datetime) -> int | None:
 
 
 class AddressOutcome(msgspec.Struct):
-    """What one event did to one address, for the streaming layer to route."""
+    """What one event did to one address, for its partition processor."""
 
     changed: bool = False  # the address record changed
-    reasons_changed: bool = False
     message_id: str | None = None  # the message the event reported on
     deadline: datetime | None = None  # a deadline newly set for that message
     new_contact: str | None = None  # a contact id the message's reports carry for the first time
@@ -134,14 +133,14 @@ def _block(a: AddressState, reason: str, at: datetime) -> bool:
     return _add_reason(a, reason, at)
 
 
-def _count_soft_bounce(a: AddressState, message_id: str, at: datetime, policy: Policy) -> tuple[bool, bool]:
-    """Returns (record changed, reasons changed)."""
+def _count_soft_bounce(a: AddressState, message_id: str, at: datetime, policy: Policy) -> bool:
+    """Whether the record changed."""
     if a.unblocked_at is not None and at < a.unblocked_at:
-        return False, False
+        return False
     soft = a.soft
     before = soft.get(message_id)
     if before is not None and before >= at:
-        return False, False
+        return False
     count_before = a.soft_count()
     soft[message_id] = at
     blocked = False
@@ -155,13 +154,13 @@ def _count_soft_bounce(a: AddressState, message_id: str, at: datetime, policy: P
             if not segment:
                 run += a.frozen_tail
             blocked = run >= policy.soft_bounce_limit and _add_reason(a, "soft_bounce_limit", at)
-    return blocked or a.soft_count() != count_before, blocked
+    return blocked or a.soft_count() != count_before
 
 
-def _count_delivery(a: AddressState, at: datetime, policy: Policy) -> tuple[bool, bool]:
-    """Returns (record changed, reasons changed)."""
+def _count_delivery(a: AddressState, at: datetime, policy: Policy) -> bool:
+    """Whether the record changed."""
     if a.unblocked_at is not None and at < a.unblocked_at:
-        return False, False
+        return False
     any_soft = a.soft or a.orphans or a.frozen_tail
     count_before = a.soft_count() if any_soft else 0
     deliveries = a.deliveries
@@ -172,7 +171,7 @@ def _count_delivery(a: AddressState, at: datetime, policy: Policy) -> tuple[bool
     if a.delivered_at is None or at > a.delivered_at:
         a.delivered_at = at
     if not any_soft:
-        return False, False  # the common case: no soft bounce to take out of the count or to split into runs
+        return False  # the common case: no soft bounce to take out of the count or to split into runs
     lifted = False
     latest_soft = max(a.soft_times(), default=None)  # frozen ones are all earlier than any report to come
     if "soft_bounce_limit" in a.reasons and latest_soft is not None and at <= latest_soft:
@@ -181,7 +180,7 @@ def _count_delivery(a: AddressState, at: datetime, policy: Policy) -> tuple[bool
         if a.longest_run() < policy.soft_bounce_limit:
             del a.reasons["soft_bounce_limit"]
             lifted = True
-    return lifted or a.soft_count() != count_before, lifted
+    return lifted or a.soft_count() != count_before
 
 
 def _opt_out(a: AddressState, reason: str, at: datetime) -> bool:
@@ -213,24 +212,24 @@ def apply_delivery(a: AddressState, ev: Delivery, policy: Policy) -> AddressOutc
         apply_report(message, status, at, ev.bounce_reason, ev.bounce_code)
     # the statuses by how often they come: a `sent` for every message, then deliveries
     deadline = None
-    changed = reasons_changed = False
+    changed = False
     if status == "sent":
         if a.channel == "sms" and schedule(message, at + policy.sms_validity):
             deadline = message.deadline
     elif status in DELIVERIES:
-        changed, reasons_changed = _count_delivery(a, at, policy)
+        changed = _count_delivery(a, at, policy)
     elif status in SOFT_BOUNCES[a.channel]:
-        changed, reasons_changed = _count_soft_bounce(a, message_id, at, policy)
+        changed = _count_soft_bounce(a, message_id, at, policy)
     elif status == "deferred":
         if schedule(message, at + policy.deferral_timeout):
             deadline = message.deadline
     elif status == "hard_bounce":
-        changed = reasons_changed = _block(a, "hard_bounce", at)
+        changed = _block(a, "hard_bounce", at)
     elif status == "complained":
-        changed = reasons_changed = _opt_out(a, "complaint", at)
+        changed = _opt_out(a, "complaint", at)
     if changed:
         a.updated_at = at
-    return AddressOutcome(changed, reasons_changed, message_id, deadline, new_contact)
+    return AddressOutcome(changed, message_id, deadline, new_contact)
 
 
 def fire_deadline(a: AddressState, message_id: str, due: datetime, policy: Policy) -> AddressOutcome | None:
@@ -245,7 +244,7 @@ def fire_deadline(a: AddressState, message_id: str, due: datetime, policy: Polic
     else:
         apply_report(message, "validity_expired", due)
     outcome = AddressOutcome(message_id=message_id)
-    outcome.changed, outcome.reasons_changed = _count_soft_bounce(a, message_id, due, policy)
+    outcome.changed = _count_soft_bounce(a, message_id, due, policy)
     if outcome.changed:
         a.updated_at = due
     return outcome
@@ -296,17 +295,13 @@ def apply_unblock(a: AddressState, ev: Unblock, policy: Policy) -> AddressOutcom
     if a.channel == "email" and a.longest_run() >= policy.soft_bounce_limit:
         # an unblock older than a whole run of soft bounces leaves its block in place
         _add_reason(a, "soft_bounce_limit", max(a.soft_times(), default=at))
-    reasons_changed = set(a.reasons) != reasons_before
-    changed = reasons_changed or a.soft_count() != count_before
-    if changed:
-        a.updated_at = at
-    return AddressOutcome(changed=changed, reasons_changed=reasons_changed)
+    return _changed(a, at, set(a.reasons) != reasons_before or a.soft_count() != count_before)
 
 
 def _changed(a: AddressState, at: datetime, changed: bool) -> AddressOutcome:
     if changed:
         a.updated_at = at
-    return AddressOutcome(changed=changed, reasons_changed=changed)
+    return AddressOutcome(changed=changed)
 
 
 def apply_address_event(a: AddressState, ev, policy: Policy) -> AddressOutcome:

