@@ -176,6 +176,11 @@ def _span(span: timedelta) -> str:
     return f"{hours / 24:g} days" if hours % 24 == 0 else f"{hours:g} hours"
 
 
+# An address forgets at most once in this share of the horizon: forgetting later changes
+# nothing, and a pass costs what the address holds, so an address with many events does
+# not pay one per event.
+FORGET_EVERY = 0.5
+
 # The "message id" of a deadline-queue entry that says when an address may have something
 # to forget (RULES.md §7): it sorts before any message's deadline of the same time.
 FORGET = ""
@@ -261,8 +266,9 @@ class _Batch:
 
     def forget(self, key: str, entry: AddressEntry, clock: datetime) -> None:
         """RULES.md §7: event ids more than the horizon behind the clock, and what the fold
-        no longer needs (projections.addresses.forget)."""
-        self.change(key, entry)
+        no longer needs (projections.addresses.forget). The record stays as it was: the entry
+        is stored, nothing is published."""
+        self.changed[key] = entry
         horizon = self.policy.lateness_horizon
         cutoff = clock - horizon
         entry.applied = {i: at for i, at in entry.applied.items() if at >= cutoff}
@@ -276,9 +282,10 @@ class _Batch:
         if entry.applied:
             first = min(entry.applied.values()) + horizon + JUST_AFTER
             due = first if due is None else min(due, first)
-        entry.forget_at = due
         if due is not None:
+            due = max(due, clock + horizon * FORGET_EVERY)
             self.processor.deadlines.push(due, key, FORGET)
+        entry.forget_at = due
 
     def link(self, link: Link) -> None:
         """A contact's latest `contact` event lists (or no longer lists) the address."""

@@ -10,7 +10,7 @@ later one stands (on equal times, the later in the log).
 
 from __future__ import annotations
 
-from bisect import bisect_left, insort
+from bisect import bisect_left, bisect_right, insort
 from datetime import datetime, timedelta
 
 import msgspec
@@ -335,21 +335,43 @@ def forget(a: AddressState, clock: datetime, policy: Policy) -> tuple[list[tuple
     Returns the messages forgotten, and when the address may next have something to forget
     (None: nothing)."""
     horizon = policy.lateness_horizon
-    too_old = clock - 2 * horizon
+    frontier = clock - horizon
+    too_old = frontier - horizon
     forgotten = []
-    for message_id, message in list(a.messages.items()):
-        if message.last_at < too_old and (message.final is not None or message.deadline is None):
-            del a.messages[message_id]
+    first_kept = None  # the earliest latest-report (or pending deadline) of the messages kept
+    for message_id, message in a.messages.items():
+        pending = message.final is None and message.deadline is not None
+        if message.last_at < too_old and not pending:
             forgotten.append((message_id, message))
-            at = a.soft.pop(message_id, None)
-            if at is not None:
-                a.orphans.append(at)
-    # no event to come happens before this: reports are not too late, and a soft bounce can
-    # still come at a pending deadline or move from where a kept message's one is
-    frontier = min([clock - horizon, *a.soft.values(),
-                    *(m.deadline for m in a.messages.values() if m.final is None and m.deadline is not None)])
-    _freeze(a, frontier)
-    return forgotten, _next_forgetting(a, clock, horizon)
+            continue
+        last = message.last_at
+        if pending:
+            # no event to come happens before a pending deadline's soft bounce
+            frontier = min(frontier, message.deadline)
+            last = max(last, message.deadline)
+        if first_kept is None or last < first_kept:
+            first_kept = last
+    for message_id, message in forgotten:
+        del a.messages[message_id]
+        at = a.soft.pop(message_id, None)
+        if at is not None:
+            a.orphans.append(at)
+    if a.soft:  # a kept message's soft bounce may still move
+        frontier = min(frontier, min(a.soft.values()))
+    if a.deliveries or a.orphans:
+        _freeze(a, frontier)
+    # next: a kept message 2H after its latest report; a delivery or orphan H after it, once
+    # no kept message holds it back (what one holds back frees when that message goes)
+    due = [first_kept + 2 * horizon] if first_kept is not None else []
+    cutoff = clock - horizon
+    later = bisect_right(a.deliveries, cutoff)
+    if later < len(a.deliveries):
+        due.append(a.deliveries[later] + horizon)
+    later_orphans = [t for t in a.orphans if t > cutoff]
+    if later_orphans:
+        due.append(min(later_orphans) + horizon)
+    # a thing exactly that far behind is not yet more than that far behind
+    return forgotten, min(due) + JUST_AFTER if due else None
 
 
 def _freeze(a: AddressState, frontier: datetime) -> None:
@@ -373,18 +395,6 @@ def _freeze(a: AddressState, frontier: datetime) -> None:
     a.frozen_before = frontier if a.frozen_before is None else max(a.frozen_before, frontier)
     del deliveries[:frozen]
     a.orphans = [t for t in a.orphans if t >= frontier]
-
-
-def _next_forgetting(a: AddressState, clock: datetime, horizon: timedelta) -> datetime | None:
-    """When `forget` may next find something: a message 2H after its latest report (or its
-    deadline), a delivery or orphaned soft bounce H after it. What a kept message holds back
-    frees when that message goes, which is among the first."""
-    times = [max(m.last_at, m.deadline) if m.final is None and m.deadline is not None else m.last_at
-             for m in a.messages.values()]
-    due = [t + 2 * horizon for t in times]
-    due += [t + horizon for t in (*a.deliveries, *a.orphans) if t + horizon >= clock]
-    # a thing exactly that far behind is not yet more than that far behind
-    return min(due) + JUST_AFTER if due else None
 
 
 JUST_AFTER = timedelta(microseconds=1)
