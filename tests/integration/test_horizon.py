@@ -66,6 +66,8 @@ def test_a_report_too_late_is_dead_lettered_counted_and_changes_nothing(cluster,
         delivery("bo@example.com", "m-ok", "hard_bounce", at(24 * 11)),  # 29 days behind: blocks
         {"type": "unsubscribe", "event_id": "u-1", "occurred_at": at(-24 * 365), "channel": "email",
          "address": "cy@example.com"},  # a year old, and no report: applies
+        {"type": "contact", "event_id": "c-ev-1", "occurred_at": at(0), "contact_id": "c-1",
+         "emails": ["bo@example.com"], "phones": []},
     ])
     cluster.wait_idle()
     letters = [(value, dict(headers)) for partition in cluster.read("dead-letters").values()
@@ -79,3 +81,6 @@ def test_a_report_too_late_is_dead_lettered_counted_and_changes_nothing(cluster,
     assert suppressed == {"bo@example.com": ["hard_bounce"], "cy@example.com": ["unsubscribed"]}
     metrics = urllib.request.urlopen(f"{worker.url}/metrics", timeout=10).read().decode()
     assert 'bounceback_too_late_events_total{status="hard_bounce",type="delivery"} 1.0' in metrics
+    # every type applied is counted: contact events, and ticks (once in each partition)
+    assert 'bounceback_events_total{status="",type="contact"} 1.0' in metrics
+    assert f'bounceback_events_total{{status="",type="tick"}} {float(cluster.partitions)}' in metrics
