@@ -43,10 +43,10 @@ class AddressState(msgspec.Struct, omit_defaults=True, gc=False):
     # RULES.md §7: soft bounces and deliveries so far behind the clock that no event to come
     # can fall among them are kept as two counts: the soft bounces after the latest of those
     # deliveries (the start of the run the kept soft bounces go on), and the longest run they
-    # closed. Everything frozen happened before `frozen_before`.
+    # closed. `frozen_until` is the time of the latest of them.
     frozen_tail: int = 0
     frozen_longest: int = 0
-    frozen_before: datetime | None = None
+    frozen_until: datetime | None = None
 
     @property
     def state(self) -> str:
@@ -289,9 +289,9 @@ def apply_unblock(a: AddressState, ev: Unblock, policy: Policy) -> AddressOutcom
     a.soft = {m: t for m, t in a.soft.items() if t > at}
     a.orphans = [t for t in a.orphans if t > at]
     a.deliveries = [t for t in a.deliveries if t > at]
-    if a.frozen_before is not None and at >= a.frozen_before:
+    if a.frozen_until is not None and at >= a.frozen_until:
         a.frozen_tail = a.frozen_longest = 0
-        a.frozen_before = None
+        a.frozen_until = None
     if a.channel == "email" and a.longest_run() >= policy.soft_bounce_limit:
         # an unblock older than a whole run of soft bounces leaves its block in place
         _add_reason(a, "soft_bounce_limit", max(a.soft_times(), default=at))
@@ -392,7 +392,8 @@ def _freeze(a: AddressState, frontier: datetime) -> None:
     if d < frozen:
         longest, tail = max(longest, tail), 0
     a.frozen_tail, a.frozen_longest = tail, longest
-    a.frozen_before = frontier if a.frozen_before is None else max(a.frozen_before, frontier)
+    latest = max(orphans[-1:] + deliveries[frozen - 1:frozen])
+    a.frozen_until = latest if a.frozen_until is None else max(a.frozen_until, latest)
     del deliveries[:frozen]
     a.orphans = [t for t in a.orphans if t >= frontier]
 

@@ -41,8 +41,8 @@ def _time(event) -> datetime:
 
 @st.composite
 def logs_within_the_horizon(draw, horizon_hours=72):
-    """Logs in which no report arrives too late and each message's reports lie within the
-    horizon of one another: messages and other events over some weeks, in time order with
+    """Logs in which no report or unblock arrives more than the horizon late and each message's
+    reports lie within the horizon of one another: messages and other events over some weeks, in time order with
     jitter, ticks among them; reports the clock has left too far behind are dropped."""
     events = []
     for m in range(draw(st.integers(1, 16))):
@@ -81,8 +81,9 @@ def logs_within_the_horizon(draw, horizon_hours=72):
     for event in ordered:
         if event["type"] == "tick":
             clock = max(clock, _time(event)) if clock else _time(event)
-        elif event["type"] == "delivery" and clock is not None and _time(event) < clock - timedelta(hours=horizon_hours):
-            continue  # it would be too late
+        elif event["type"] in ("delivery", "unblock") and clock is not None \
+                and _time(event) < clock - timedelta(hours=horizon_hours):
+            continue  # a report would be too late; an unblock that late is approximated (docs/decisions.md)
         log.append(event)
     return log
 
@@ -122,6 +123,19 @@ def test_forgetting_does_forget(tmp_path):
     kept = fold(lines(events), SHORT).addresses[ANNA].messages
     assert sorted(kept) == ["m-7"]  # m-6 is more than 2H (144 h) behind the last tick
     assert len(fold(lines(events), NO_FORGETTING).addresses[ANNA].messages) == 8
+
+
+def test_an_unblock_more_than_h_late_after_the_frozen_part_clears_it():
+    """An SMS with no report for 48 h soft-bounces (validity expired); when the clock has gone
+    3 weeks on, that soft bounce is frozen. An unblock dated after it, though more than H
+    behind the clock, clears it as it would have without forgetting."""
+    events = [delivery("0731234567", "m-1", "sent", at(0), channel="sms"), tick(at(24 * 24)),
+              unblock("0731234567", at(21 * 24 - 1), channel="sms")]
+    before = fold(lines(events[:2]), SHORT).addresses["sms:+46731234567"]
+    assert (before.frozen_tail, before.frozen_until) == (1, T0 + timedelta(hours=48))
+    forgetting, keeping = fold(lines(events), SHORT), fold(lines(events), NO_FORGETTING)
+    assert [r.soft_bounces for _, r in forgetting.address_records()] == [0]
+    assert list(forgetting.address_records()) == list(keeping.address_records())
 
 
 # -- too late ---------------------------------------------------------------------------------

@@ -50,7 +50,10 @@ def test_an_address_mailed_weekly_writes_records_no_larger_than_after_ten_weeks(
     written = [len(v) for k, v in _changelog(cluster, "addresses") if k == ANNA and v is not None]
     print(f"address changelog records: {len(written)}; largest in the first ten weeks {after_ten_weeks} B, "
           f"largest over two years {max(written)} B, last {written[-1]} B")
-    assert max(written) <= after_ten_weeks * 1.2  # a message more or less, not a history
+    # forgetting runs at most once per H/2, so a record holds up to 2.5H of messages (eleven
+    # weekly ones at H = 30 days) and a batch may apply weeks before it runs: a few messages
+    # more than after ten weeks, where a history of two years would be ten times as large
+    assert max(written) <= after_ten_weeks * 1.5
     assert max(written) < 8 * 1024
     # the audit trail is a table of its own: small records, one per entry
     trail = [len(v) for k, v in _changelog(cluster, "trails") if k.startswith(ANNA) and v is not None]
