@@ -21,8 +21,8 @@ from pathlib import Path
 
 import msgspec
 
-from bounceback.kafka_io import publish_lines
-from bounceback.local import LocalWorker
+from ingress.kafka import publish_lines
+from streams.local_workers import LocalWorker
 from streams.admin import ensure_topics
 from streams.settings import Settings, Topics
 from streams.tansu import EmbeddedBroker

@@ -133,8 +133,8 @@ from bounceback.replay import fold_log, write_outputs
 with open(sys.argv[1], "rb") as f:
     result = fold_log(f)
 write_outputs(result, sys.argv[2])
-print(json.dumps({"seconds": time.perf_counter() - t, "events": result.events,
-                  "rss": [resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024]}))
+rss = [int(l.split()[1]) / 1024 for l in open("/proc/self/status") if l.startswith("VmHWM:")]
+print(json.dumps({"seconds": time.perf_counter() - t, "events": result.events, "rss": rss}))
 """
 
 
@@ -156,9 +156,20 @@ def baseline_checkout(ref: str, into: Path) -> Path | None:
     return into if done.returncode == 0 else None
 
 
-def same_files(a: Path, b: Path) -> bool:
-    names = ("addresses.jsonl", "suppressions.jsonl", "contacts.jsonl", "rejected.jsonl")
-    return all((a / n).read_bytes() == (b / n).read_bytes() for n in names)
+def same_files(baseline: Path, new: Path) -> bool:
+    """The same outputs, the baseline's contact records shown as RULES.md §7 now has them
+    (the latest 100 messages, and how many in all)."""
+    names = ("addresses.jsonl", "suppressions.jsonl", "rejected.jsonl")
+    if not all((baseline / n).read_bytes() == (new / n).read_bytes() for n in names):
+        return False
+    with open(baseline / "contacts.jsonl", "rb") as old, open(new / "contacts.jsonl", "rb") as now:
+        for a, b in zip(old, now, strict=True):
+            card = msgspec.json.decode(a)
+            card["messages_total"] = len(card["messages"])
+            card["messages"] = card["messages"][:100]
+            if card != msgspec.json.decode(b):
+                return False
+    return True
 
 
 def _line(name: str, figures: dict, base: float | None = None) -> str:
@@ -171,12 +182,34 @@ def _line(name: str, figures: dict, base: float | None = None) -> str:
     return text
 
 
+def weekly_memory(addresses: int) -> None:
+    """Peak memory of a replay against the length of its addresses' history (RULES.md §7)."""
+    from bench.growth_bench import weekly
+
+    rss = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        for weeks in (10, 100, 1000):
+            path = Path(scratch) / f"weekly-{weeks}.jsonl"
+            lines, _ = weekly(addresses, weeks)
+            path.write_bytes(b"".join(line + b"\n" for line in lines))
+            del lines
+            figures = run_replay(_REPLAY, path, Path(scratch) / f"out-{weeks}", "1")
+            rss[weeks] = figures["rss"][0]
+            print(f"weekly, {addresses} addresses x {weeks:>4} weeks: {figures['events']:>9,} events in "
+                  f"{figures['seconds']:6.2f}s, peak RSS {rss[weeks]:,.0f} MiB")
+    print(f"peak RSS at 1,000 weeks / at 100 weeks: {rss[1000] / rss[100]:.2f}x (goal: flat; 10 weeks fill "
+          f"neither the batches nor the cards)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--addresses", type=int, default=100_000)
     parser.add_argument("--jobs", default="1,2", help="process counts to replay with, comma-separated")
     parser.add_argument("--baseline-ref", default=BASELINE_REF, help="the commit whose replay is the baseline")
+    parser.add_argument("--weekly", type=int, default=500, metavar="ADDRESSES",
+                        help="also replay ADDRESSES mailed weekly for 10, 100 and 1,000 weeks, a tick a day, "
+                             "and print each one's peak RSS (0: not)")
     args = parser.parse_args()
     DATA.mkdir(exist_ok=True)
     path = DATA / f"replay-{args.events}-{args.addresses}.jsonl"
@@ -219,6 +252,9 @@ def main() -> None:
                     print(f"--jobs {n} / --jobs 1    : {figures[1]['seconds'] / figures[n]['seconds']:.2f}x the speed "
                           f"(goal on 2 cores: >= 1.7x)")
         print(f"replay / bare decode : {figures[jobs[0]]['seconds'] / bare:.2f}x the time (--jobs {jobs[0]})")
+
+    if args.weekly:
+        weekly_memory(args.weekly)
 
     gc.collect()
     gc.disable()  # as the replay runs

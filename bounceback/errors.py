@@ -1,8 +1,8 @@
 """What a user sees when a command fails: one line naming what is wrong, exit status 1, and
 the traceback only with --debug.
 
-`CommandGroup` is the click group of the command line. Every command added to it, however it
-is registered, gets the same treatment in one place, so a new command needs nothing of its own:
+`CommandGroup` is the click group of the command line. Every command added to it gets the
+same treatment in one place, so a new command needs nothing of its own:
 - `--debug` (or BOUNCEBACK_DEBUG=1): let an error end in its traceback;
 - `--connect-timeout` on a command with `--broker`: before the command's own work, the broker
   is reached (retrying for up to that many seconds, so a broker that is still starting is
@@ -52,6 +52,7 @@ class _LastProblem(logging.Handler):
 async def reach_broker(bootstrap: str, timeout: float) -> None:
     """Return once a metadata request to the broker has been answered; try again every half
     second until `timeout` seconds have passed, then raise BrokerUnreachable."""
+    # start-up time: aiokafka is imported only by a command that reaches a broker
     from aiokafka.client import AIOKafkaClient
     from aiokafka.errors import KafkaError
 

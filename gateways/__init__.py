@@ -5,5 +5,5 @@ infobip, canonical), SMPP delivery receipts (smpp.py), bounce mail (mail.py), th
 classification rules (classify.py and rules.toml; carrier.py for SMS error codes),
 per-report batches (batch.py), authentication (webhook_auth.py: credentials, signed
 timestamps, Mailgun tokens) and the gateway's configuration. Adapters do no I/O; the HTTP
-service is bounceback/gateway.py.
+service is gateways/service/.
 """

@@ -3,7 +3,7 @@ is one item of the provider's payload (a SendGrid event, a receipt line, an Info
 result) or, for a payload that is one item, each event it gave. A report that cannot be
 read, or whose events the contract or the address normaliser refuse, carries its reason
 (naming the report and the field) and its own bytes; the gateway publishes the events of
-the others and dead-letters it (bounceback/gateway_batches.py). So a batch is never
+the others and dead-letters it (gateways/service/batches.py). So a batch is never
 refused whole for one bad report.
 
 A request that cannot be split into reports at all (not the provider's format, a wrong
@@ -58,15 +58,21 @@ class Batch:
     def dead(self) -> list[Report]:
         return [r for r in self.reports if r.error is not None]
 
-    def normalise(self, normalise: Callable[[Event], Event]) -> None:
-        """Normalise the address of every event; a report with an event whose address does
-        not normalise is rejected whole (its item is one thing the provider sent)."""
+    def route(self, route: Callable[[Event], T]) -> list[T]:
+        """Every event of the readable reports through `route` (the publisher's: addresses
+        normalised, checked, routed), in order; a report with an event it refuses
+        (InvalidEvent: an address that does not normalise) is rejected whole (its item is
+        one thing the provider sent)."""
+        routed: list[T] = []
         for report in self.reports:
             if report.error is None:
                 try:
-                    report.events = [normalise(e) for e in report.events]
+                    mine = [route(e) for e in report.events]
                 except InvalidEvent as exc:
                     report.reject(str(exc))
+                    continue
+                routed += mine
+        return routed
 
 
 def read_each(items: Iterable[tuple[str, bytes, T]], convert: Callable[[T], list[Event]]) -> Batch:

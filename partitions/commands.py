@@ -37,9 +37,13 @@ class AddressUpdate(msgspec.Struct, tag_field="type", tag="address_update"):
 
 
 class MessageUpdate(msgspec.Struct, tag_field="type", tag="message_update"):
+    """The current record of a message whose reports carry the contact's id; `new` the
+    first time they do (the contact counts its messages by it, RULES.md §7)."""
+
     contact_id: str
     key: str
     record: MessageRecord
+    new: bool = False
 
 
 class ContactSeen(msgspec.Struct, tag_field="type", tag="contact_seen"):

@@ -14,22 +14,32 @@ from dataclasses import dataclass
 
 import msgspec
 
-from projections.contacts import ContactState, render_contact, set_addresses
-from projections.normalize import split_key
+from projections.contacts import ContactState, render_contact, set_addresses, sort_messages
+from projections.normalize import address_key, split_key
 from schemas.events import Contact
-from schemas.records import AddressRecord, ContactRecord, MessageRecord
+from schemas.records import CARD_MESSAGES, AddressRecord, ContactRecord, MessageRecord
 from partitions.commands import AddressUpdate, ContactSeen, Link, MessageUpdate
 
 
 class ContactEntry(msgspec.Struct, omit_defaults=True, gc=False):
     contact: ContactState = msgspec.field(default_factory=ContactState)
     addresses: dict[str, AddressRecord] = {}
-    # "<address key> <message id>" -> record
-    messages: dict[str, MessageRecord] = {}
-    applied: set[str] = set()
+    # the records of its latest CARD_MESSAGES messages, as the card lists them (RULES.md §7)
+    messages: list[MessageRecord] = []
+    messages_total: int = 0
+    # the ids of the latest KEPT_CONTACT_EVENTS `contact` events applied
+    applied: list[str] = []
 
     def render(self, contact_id: str) -> ContactRecord:
-        return render_contact(contact_id, self.contact, self.addresses.get, list(self.messages.values()))
+        return render_contact(contact_id, self.contact, self.addresses.get, list(self.messages), self.messages_total)
+
+
+# `contact` events change nothing when applied twice; their ids are kept to count duplicates
+KEPT_CONTACT_EVENTS = 100
+
+
+def _identity(record: MessageRecord) -> tuple[str, str, str]:
+    return record.channel, record.address, record.message_id
 
 
 @dataclass
@@ -65,6 +75,8 @@ class _Batch:
         self.cards_before: dict[str, ContactRecord | None] = {}
         self.links: list[Link] = []
         self.applied: list[Contact] = []
+        # contact id -> its messages by identity, for the contacts this batch sends messages to
+        self.messages: dict[str, dict[tuple[str, str, str], MessageRecord]] = {}
 
     def entry(self, contact_id: str) -> ContactEntry:
         entry = self.entries.get(contact_id)
@@ -79,7 +91,13 @@ class _Batch:
         kind = type(command)
         if kind is MessageUpdate:
             record = command.record
-            self.entry(command.contact_id).messages[f"{command.key} {record.message_id}"] = record
+            messages = self.messages.get(command.contact_id)
+            if messages is None:
+                entry = self.entry(command.contact_id)
+                messages = self.messages[command.contact_id] = {_identity(m): m for m in entry.messages}
+            messages[_identity(record)] = record
+            if command.new:
+                self.entries[command.contact_id].messages_total += 1
         elif kind is AddressUpdate:
             entry = self.entry(command.contact_id)
             if command.key in entry.contact.addresses:  # else stale: sent before an unlink
@@ -98,9 +116,11 @@ class _Batch:
         entry = self.entry(event.contact_id)
         if event.event_id in entry.applied:
             return
-        entry.applied.add(event.event_id)
+        entry.applied.append(event.event_id)
+        if len(entry.applied) > KEPT_CONTACT_EVENTS:
+            del entry.applied[0]
         self.applied.append(event)
-        keys = [f"email:{e}" for e in event.emails] + [f"sms:{p}" for p in event.phones]
+        keys = [address_key("email", e) for e in event.emails] + [address_key("sms", p) for p in event.phones]
         diff = set_addresses(entry.contact, keys, event.occurred_at)
         if diff is None:
             return
@@ -113,6 +133,8 @@ class _Batch:
             entry.addresses.pop(key, None)
 
     def finish(self) -> ContactBatchResult:
+        for contact_id, messages in self.messages.items():
+            self.entries[contact_id].messages = sort_messages(list(messages.values()))[:CARD_MESSAGES]
         cards = []
         for contact_id, before in self.cards_before.items():
             card = self.entries[contact_id].render(contact_id)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import struct
 
 from projections.intake import normalise_event
-from projections.normalize import AddressNormalizer
+from projections.normalize import AddressNormalizer, address_key
 from schemas.events import Contact, Event, Tick
 
 # Where an inbound event goes.
@@ -96,7 +96,7 @@ class Router:
             normalise_event(event, self.normalise)
             if len(owners) >= _MEMO_LIMIT:
                 owners.clear()
-            owner = owners[written] = (event.address, self.partition(f"{event.channel}:{event.address}"))
+            owner = owners[written] = (event.address, self.partition(address_key(event.channel, event.address)))
         else:
             event.address = owner[0]
         return ADDRESS, owner[1]

@@ -15,7 +15,7 @@ from operator import attrgetter
 import msgspec
 
 from projections.normalize import split_key
-from schemas.records import AddressRecord, ContactRecord, MessageRecord
+from schemas.records import CARD_MESSAGES, AddressRecord, ContactRecord, MessageRecord
 
 
 class ContactState(msgspec.Struct, omit_defaults=True):
@@ -49,9 +49,11 @@ def render_contact(
     contact: ContactState,
     address_record: Callable[[str], AddressRecord | None],
     message_records: list[MessageRecord],
+    messages_total: int,
 ) -> ContactRecord:
-    """The contact record. An address no address event has mentioned yet has no state of its
-    own: it shows as active, with the time of the contact event that listed it."""
+    """The contact record, with the latest CARD_MESSAGES messages. An address no address
+    event has mentioned yet has no state of its own: it shows as active, with the time of the
+    contact event that listed it."""
     addresses = []
     for key in contact.addresses:
         record = address_record(key)
@@ -59,4 +61,4 @@ def render_contact(
             channel, value = split_key(key)
             record = AddressRecord(channel, value, "active", [], 0, contact.addresses_at)
         addresses.append(record)
-    return ContactRecord(contact_id=contact_id, addresses=addresses, messages=sort_messages(message_records))
+    return ContactRecord(contact_id, addresses, sort_messages(message_records)[:CARD_MESSAGES], messages_total)

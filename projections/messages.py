@@ -33,6 +33,8 @@ class MessageState(msgspec.Struct, omit_defaults=True, gc=False):
     deadline: datetime | None = None
     sendout_id: str | None = None
     contacts: list[str] = []
+    # the latest time of any report, shown or not (RULES.md §7: when it may be forgotten)
+    last_at: datetime | None = None
 
     @property
     def status(self) -> str:
@@ -72,6 +74,8 @@ def apply_report(
     bounce_code: str | None = None,
 ) -> None:
     """Fold one report into the message."""
+    if message.last_at is None or at > message.last_at:
+        message.last_at = at
     if status in FINAL:
         if status == "opened" and (message.opened_at is None or at >= message.opened_at):
             message.opened_at = at
@@ -109,13 +113,13 @@ def first_report(
     if status not in FINAL:
         return MessageState(pending="unknown" if status == "sent" else status, pending_at=at,
                             pending_reason=bounce_reason, pending_code=bounce_code,
-                            sendout_id=sendout_id, contacts=contacts)
+                            sendout_id=sendout_id, contacts=contacts, last_at=at)
     if status == "opened":
         return MessageState(final=status, final_at=at, final_reason=bounce_reason, final_code=bounce_code,
                             opened_at=at, opened_reason=bounce_reason, opened_code=bounce_code,
-                            sendout_id=sendout_id, contacts=contacts)
+                            sendout_id=sendout_id, contacts=contacts, last_at=at)
     return MessageState(final=status, final_at=at, final_reason=bounce_reason, final_code=bounce_code,
-                        sendout_id=sendout_id, contacts=contacts)
+                        sendout_id=sendout_id, contacts=contacts, last_at=at)
 
 
 def schedule(message: MessageState, due: datetime) -> bool:

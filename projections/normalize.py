@@ -1,16 +1,19 @@
 """RULES.md §1: an address is (channel, normalised value); invalid values never reach the state.
 
 Email: stripped, lower-cased, syntax checked by email-validator (no DNS).
-SMS: E.164 by phonenumbers, numbers without a country code read in a default region.
+SMS: E.164 by phonenumbers, numbers without a country code read in a default region; a
+value with anything in it but a number is invalid (projections/phone.py).
 Results are memoised because a log mentions the same address many times.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
-import phonenumbers
 from email_validator import EmailNotValidError, validate_email
+
+from projections.phone import InvalidPhoneNumber, PhoneNumbers
 
 # A conservative subset of what email-validator accepts (plain ASCII dot-atom at a
 # hostname with an alphabetic top-level domain), checked by a property test to never
@@ -51,6 +54,7 @@ class AddressNormalizer:
 
     def __init__(self, default_region: str = "SE", cache_limit: int = _CACHE_LIMIT) -> None:
         self.default_region = default_region.upper()
+        self.phones = PhoneNumbers(self.default_region)
         self.cache_limit = cache_limit
         # per channel: raw value -> normalised value, or the error it raised
         self.cache: dict[str, dict[str, str | InvalidAddress]] = {"email": {}, "sms": {}}
@@ -70,19 +74,16 @@ class AddressNormalizer:
             return hit
         raise hit
 
-    def uncached(self, channel: str, raw: str) -> str:
-        """The same answer without the memo: for values mostly seen once (an audience),
-        where filling the memo costs more than it saves."""
-        return _email(raw) if channel == "email" else self._phone(raw)
+    def of_channel(self, channel: str) -> Callable[[str], str]:
+        """The same answer for one channel without the memo: for values mostly seen once (an
+        audience), where filling the memo costs more than it saves; one call per value."""
+        return _email if channel == "email" else self._phone
 
     def _phone(self, raw: str) -> str:
         try:
-            number = phonenumbers.parse(raw, self.default_region)
-        except phonenumbers.NumberParseException as exc:
-            raise InvalidAddress(f"invalid phone number {raw!r}: {exc._msg}") from None
-        if not phonenumbers.is_valid_number(number):
-            raise InvalidAddress(f"invalid phone number {raw!r}: not a valid number (default region {self.default_region})")
-        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+            return self.phones(raw)
+        except InvalidPhoneNumber as exc:
+            raise InvalidAddress(f"invalid phone number {raw!r}: {exc}") from None
 
 
 def address_key(channel: str, address: str) -> str:

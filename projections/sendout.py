@@ -54,28 +54,50 @@ def in_control_group(sendout_id: str, contact_id: str, percent: float) -> bool:
     return control_draw(sendout_id, contact_id) < control_threshold(percent)
 
 
-def message_id(sendout_id: str, contact_id: str) -> str:
-    return f"{sendout_id}:{contact_id}"
+def check_sendout_id(sendout_id: str) -> str:
+    """The send-out id, or ValueError: message ids, event ids and the control-group draw
+    derive from it, so an empty one, or one that differs from another only by white space,
+    would make ids nobody can tell apart."""
+    if not sendout_id:
+        raise ValueError("the send-out id must not be empty")
+    if not sendout_id.strip():
+        raise ValueError(f"the send-out id {sendout_id!r} is blank")
+    if sendout_id != sendout_id.strip():
+        raise ValueError(f"the send-out id {sendout_id!r} has white space around it")
+    if not sendout_id.isprintable():
+        raise ValueError(f"the send-out id {sendout_id!r} has a control character")
+    return sendout_id
+
+
+def message_id(sendout_id: str, contact_id: str, address: str) -> str:
+    """The id of the message of a send-out to one address of one contact (RULES.md §2: one
+    message goes to one address). A contact listed with two addresses gets two messages.
+    The hash of all three parts keeps the id short whatever the address, and tells apart
+    ids whose readable parts run together (`a:b` + `c`, `a` + `b:c`)."""
+    digest = hashlib.blake2b(f"{sendout_id}\x00{contact_id}\x00{address}".encode(), digest_size=8).hexdigest()
+    return f"{sendout_id}:{contact_id}:{digest}"
 
 
 def sendout_event(sendout_id: str, channel: str, address: str, contact_id: str, status: str,
                   occurred_at: datetime) -> Delivery:
     """A contract `delivery` event for a planned message. Its event id depends only on the
-    send-out, the contact and the status, so planning the same send-out again publishes
-    events the pipeline recognises as already applied."""
-    mid = message_id(sendout_id, contact_id)
+    send-out, the contact, the address and the status, so planning the same send-out again
+    publishes events the pipeline recognises as already applied."""
+    mid = message_id(sendout_id, contact_id, address)
     return Delivery(event_id=f"{mid}:{status}", occurred_at=occurred_at, channel=channel, address=address,
                     message_id=mid, status=status, sendout_id=sendout_id, contact_id=contact_id)
 
 
 class Row(msgspec.Struct, array_like=True):
     """The outcome of one audience row. `address` is normalised unless the row is invalid;
-    `detail` is the error, the excluding reasons, or the line that took the address."""
+    `detail` is the error, the excluding reasons, or the line that took the address;
+    `message_id` is set for the rows that get a message (send, control_group)."""
     line: int
     contact_id: str
     address: str
     outcome: str
     detail: str
+    message_id: str = ""
 
 
 class Summary(msgspec.Struct):
@@ -90,6 +112,11 @@ class Summary(msgspec.Struct):
     duplicate_addresses: int = 0
     control_group: int = 0
     to_send: int = 0
+    # every line of the audience file: the header, blank lines, the lines of the rows
+    # counted above, and those from where reading failed (`unread`, then non-zero exit)
+    lines: int = 0
+    blank_lines: int = 0
+    unread: str | None = None
 
 
 class SendoutPlan:
@@ -98,8 +125,7 @@ class SendoutPlan:
 
     def __init__(self, sendout_id: str, channel: str, purpose: str, control_percent: float,
                  reasons_of: Callable[[str], list[str] | None], normalise: AddressNormalizer | None = None) -> None:
-        if not sendout_id:
-            raise ValueError("sendout_id must not be empty")
+        check_sendout_id(sendout_id)
         if channel not in ("email", "sms"):
             raise ValueError(f"channel must be email or sms, not {channel!r}")
         excluding_reasons([], purpose)  # checks the purpose
@@ -107,13 +133,18 @@ class SendoutPlan:
         self.channel = channel
         self.purpose = purpose
         self.threshold = control_threshold(control_percent)
+        # the same comparison on the digest's bytes (big-endian, so their order is the
+        # numbers'), or None when every contact is drawn (2**64 has no 8 bytes)
+        self._threshold_bytes = self.threshold.to_bytes(8, "big") if self.threshold < 2**64 else None
         self.reasons_of = reasons_of
         self.normalise = normalise or AddressNormalizer()
-        # emails are cheap to check and an audience repeats few of them; phone numbers are
-        # dear to parse, so their memo pays
-        self._normalise = self.normalise.uncached if channel == "email" else self.normalise
+        # an audience repeats few addresses, and both channels have a fast way for the common
+        # spellings (projections/normalize.py, projections/phone.py): a memo would cost more
+        # than it saves
+        self._normalise = self.normalise.of_channel(channel)
         # the draw hashes sendout_id NUL contact_id: the send-out's part is hashed once
         self._draw_base = hashlib.blake2b(f"{sendout_id}\x00".encode(), digest_size=8)
+        self._key_prefix = address_key(channel, "")  # `channel:`, the start of every key looked up
         self.summary = Summary(sendout_id, channel, purpose, control_percent)
         self.taken: dict[str, int] = {}  # normalised address -> the line that took it
 
@@ -131,11 +162,11 @@ class SendoutPlan:
             summary.invalid += 1
             return Row(line, contact_id, raw_address, "invalid", "empty contact_id")
         try:
-            address = self._normalise(self.channel, raw_address)
+            address = self._normalise(raw_address)
         except InvalidAddress as exc:
             summary.invalid += 1
             return Row(line, contact_id, raw_address, "invalid", str(exc))
-        reasons = self.reasons_of(address_key(self.channel, address))
+        reasons = self.reasons_of(self._key_prefix + address)  # = address_key(channel, address)
         if reasons:
             excluding = excluding_reasons(reasons, self.purpose)
             if excluding:
@@ -151,11 +182,16 @@ class SendoutPlan:
         self.taken[address] = line
         draw = self._draw_base.copy()
         draw.update(contact_id.encode())
-        if int.from_bytes(draw.digest(), "big") < self.threshold:  # = control_draw(sendout_id, contact_id)
+        drawn = self._threshold_bytes is None or draw.digest() < self._threshold_bytes
+        # = control_draw(sendout_id, contact_id) < threshold; and the same hash, taken on
+        # with the address, is the message id's (message_id())
+        draw.update(f"\x00{address}".encode())
+        mid = f"{self.sendout_id}:{contact_id}:{draw.hexdigest()}"
+        if drawn:
             summary.control_group += 1
-            return Row(line, contact_id, address, "control_group", "")
+            return Row(line, contact_id, address, "control_group", "", mid)
         summary.to_send += 1
-        return Row(line, contact_id, address, "send", "")
+        return Row(line, contact_id, address, "send", "", mid)
 
     def event(self, row: Row, status: str, occurred_at: datetime) -> bytes:
         return encode_event(sendout_event(self.sendout_id, self.channel, row.address, row.contact_id, status,

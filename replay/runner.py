@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import gc
 import multiprocessing
+import resource
 import shutil
 import sys
 import tempfile
@@ -88,13 +89,14 @@ def fold(
 ) -> Share:
     """Fold a log in this process: every partition (or only `address_partitions` of the
     addresses, as `explain` needs), the state kept for the caller to look at."""
-    lines = source() if callable(source) else source
+    read = source if callable(source) else lambda: source
     everything = range(partitions)
     share = Share(policy or Policy(), partitions,
                   everything if address_partitions is None else address_partitions, everything, audit=audit)
     with without_cyclic_gc():
-        share.fold_log(lines, on_progress=on_progress)
+        share.fold_log(read(), on_progress=on_progress)
         share.finish(as_of)
+        share.fill_raw(read())
     return share
 
 
@@ -211,6 +213,7 @@ def _process_share(index, jobs, path, scratch: Path, policy, partitions, as_of, 
         while not inbox.ended:  # the links of the others, until they too have read the whole log
             share.apply_links(inbox.read() or _pause())
         share.finish(as_of)
+        share.fill_raw(file_lines(path)())
         for file in commands.values():
             file.close()
         barrier.wait()
@@ -267,6 +270,14 @@ def _lines(path: Path, decode) -> Iterator:
 
 
 def _peak_rss_mib() -> float:
-    import resource
-
+    """This process's own peak resident memory: VmHWM where Linux gives it (ru_maxrss also
+    counts what the process was before an exec, so a small command started by a large one
+    would report the large one's)."""
+    try:
+        with open("/proc/self/status", "rb") as status:
+            for line in status:
+                if line.startswith(b"VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

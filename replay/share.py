@@ -28,15 +28,18 @@ from partitions.contact import ContactEntry, ContactProcessor
 from partitions.routing import ADDRESS, CONTACT, Router
 from projections.addresses import AddressState
 from projections.audit import TrailEntry
-from projections.normalize import AddressNormalizer
+from projections.normalize import AddressNormalizer, address_key
 from projections.policy import Policy
 from schemas.events import Contact, InvalidEvent, Tick, decode_event
 from schemas.records import AddressRecord, ContactRecord, RejectedLine
 
 # Commands a partition's processor takes at a time. A batch publishes one record per
-# address and per message it touched, so larger batches do less; past a few tens of
-# thousands that stops paying, and a batch's commands are held in memory until it runs.
-BATCH = 65536
+# address and per message it touched, so larger batches do less; but a batch's commands are
+# held in memory until it runs (4 partitions x 16,384 events: about 20 MB).
+BATCH = 16384
+# Contact commands a contact partition's processor takes at a time: a batch sorts each
+# contact's card once, so fewer batches cost less; a command is small.
+CONTACT_BATCH = 65536
 # Lines between two looks for links from other shares.
 POLL = 4096
 
@@ -64,8 +67,10 @@ class Share:
         self.contact_tables: dict[int, dict[str, ContactEntry]] = {p: {} for p in contact_partitions}
         self.address_processors = {p: AddressProcessor(policy, t.get, audit=audit) for p, t in self.address_tables.items()}
         self.contact_processors = {p: ContactProcessor(t.get, cards=False) for p, t in self.contact_tables.items()}
-        # commands waiting for their partition's next batch
+        # commands waiting for their partition's next batch, and the line of each (0 for ticks
+        # and links), to report a report refused as too late
         self._address_queues: dict[int, list] = {p: [] for p in self.address_tables}
+        self._origins: dict[int, list] = {p: [] for p in self.address_tables}
         self._contact_queues: dict[int, list] = {p: [] for p in self.contact_tables}
         self._contact_events: dict[int, list[Contact]] = {p: [] for p in self.contact_tables}
         self._send_link, self._send_command = send_link, send_command
@@ -86,8 +91,8 @@ class Share:
         """Fold every line this share's partitions own; every POLL lines, the links `poll`
         returns (from other shares) are taken in."""
         route, decode = self.router.route, decode_event
-        queues, contact_events = self._address_queues, self._contact_events
-        everywhere = list(queues.items())
+        queues, origins, contact_events = self._address_queues, self._origins, self._contact_events
+        everywhere = [(p, queue, origins[p]) for p, queue in queues.items()]
         contacts_waiting = False
         events = number = 0
         for number, raw in enumerate(lines, 1):
@@ -112,11 +117,13 @@ class Share:
                 queue = queues.get(p)
                 if queue is not None:
                     queue.append(event)
+                    origins[p].append(number)
                     if len(queue) >= BATCH:
                         self._fold(p, queue)
             else:  # a tick: every address partition
-                for p, queue in everywhere:
+                for p, queue, origin in everywhere:
                     queue.append(event)
+                    origin.append(0)
                     if len(queue) >= BATCH:
                         self._fold(p, queue)
             if not number % POLL:
@@ -137,12 +144,14 @@ class Share:
     def finish(self, as_of: datetime | None = None) -> None:
         """Fold what waits in the queues (after one last tick at `as_of`, if given)."""
         if as_of is not None:
-            for queue in self._address_queues.values():
+            for p, queue in self._address_queues.items():
                 queue.append(Tick(at=as_of))
+                self._origins[p].append(0)
         for p, queue in self._address_queues.items():
             self._fold(p, queue)
         for q, queue in self._contact_queues.items():
             self._apply(q, queue)
+        self.rejected.sort(key=_line)  # a report too late is found when its batch runs
 
     def apply_contact_commands(self, commands: Iterable[object]) -> None:
         """Contact commands from the address partitions of other shares."""
@@ -151,7 +160,7 @@ class Share:
             q = partition(command.contact_id)
             queue = queues[q]
             queue.append(command)
-            if len(queue) >= BATCH:
+            if len(queue) >= CONTACT_BATCH:
                 self._apply(q, queue)
         for q, queue in queues.items():
             self._apply(q, queue)
@@ -164,7 +173,7 @@ class Share:
                 events.clear()
                 self.contact_tables[q].update(result.entries)
                 for link in result.links:
-                    self._queue_link(partition(f"{link.channel}:{link.address}"), link)
+                    self._queue_link(partition(address_key(link.channel, link.address)), link)
 
     def _queue_link(self, p: int, link: Link) -> None:
         queue = self._address_queues.get(p)
@@ -172,12 +181,18 @@ class Share:
             self._send_link(p, link)
             return
         queue.append(link)
+        self._origins[p].append(0)
         if len(queue) >= BATCH:
             self._fold(p, queue)
 
     def _fold(self, p: int, queue: list) -> None:
         result = self.address_processors[p].process(queue)
         queue.clear()
+        origins = self._origins[p]
+        self.events -= len(result.too_late)
+        for index, reason in result.too_late:
+            self.rejected.append(RejectedLine(origins[index], reason, ""))  # its text: fill_raw
+        origins.clear()
         self.address_tables[p].update(result.entries)
         for key, entry in result.trail:
             self.trail.setdefault(key, []).append(entry)
@@ -189,12 +204,23 @@ class Share:
                 self._send_command(q, command)
                 continue
             queue.append(command)
-            if len(queue) >= BATCH:
+            if len(queue) >= CONTACT_BATCH:
                 self._apply(q, queue)
 
     def _apply(self, q: int, queue: list) -> None:
         self.contact_tables[q].update(self.contact_processors[q].process(queue).entries)
         queue.clear()
+
+    def fill_raw(self, lines: Iterable[bytes]) -> None:
+        """The text of the lines refused as too late (found when their batch ran, after the
+        line itself was gone), from a second read of the log; only when there are some."""
+        missing = {r.line: r for r in self.rejected if not r.raw}
+        if not missing:
+            return
+        for number, raw in enumerate(lines, 1):
+            rejected = missing.get(number)
+            if rejected is not None:
+                rejected.raw = raw.rstrip(b"\r\n").decode("utf-8", "replace")
 
     # -- results --------------------------------------------------------------------------------
 
@@ -231,6 +257,10 @@ class Share:
         table = self.contact_tables.get(self.router.partition(contact_id), {})
         entry = table.get(contact_id)
         return entry.render(contact_id) if entry is not None else None
+
+
+def _line(rejected: RejectedLine) -> int:
+    return rejected.line
 
 
 def _first(pair):

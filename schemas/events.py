@@ -102,7 +102,6 @@ class Tick(msgspec.Struct, tag_field="type", tag="tick"):
     at: Timestamp
 
 
-AddressEvent = Union[Delivery, Unsubscribe, Resubscribe, Unblock, BounceList]
 Event = Union[Delivery, Unsubscribe, Resubscribe, Unblock, BounceList, Contact, Tick]
 
 _decoder = msgspec.json.Decoder(Event)

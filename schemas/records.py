@@ -32,7 +32,14 @@ class MessageRecord(msgspec.Struct):
 class ContactRecord(msgspec.Struct):
     contact_id: str
     addresses: list[AddressRecord]
+    # the latest CARD_MESSAGES, newest first (RULES.md §7)
     messages: list[MessageRecord]
+    # how many messages in all
+    messages_total: int = 0
+
+
+# RULES.md §7: the contact card lists a contact's latest 100 messages
+CARD_MESSAGES = 100
 
 
 class RejectedLine(msgspec.Struct):

@@ -10,43 +10,50 @@ from pathlib import Path
 
 import msgspec
 
+from projections.normalize import address_key
 from projections.sendout import SendoutPlan, Summary
-from sendout.audience import read_audience
+from schemas.records import AddressRecord
+from sendout.audience import AudienceReader
 
-RECIPIENTS = "recipients.csv"  # contact_id,address: the messages to send
+RECIPIENTS = "recipients.csv"  # contact_id,address,message_id,line: the messages to send
 EXCLUDED = "excluded.csv"  # line,contact_id,address,outcome,detail: every row not sent
 EVENTS = "events.jsonl"  # control_group events (and sent events with emit_sent), contract `delivery`
 SUMMARY = "summary.json"
 
 
 def plan_audience(audience: str, plan: SendoutPlan, out_dir: str | Path, occurred_at: datetime,
-                  emit_sent: bool = False, on_invalid: Callable[[int, str], None] | None = None) -> Summary:
+                  emit_sent: bool = False, on_invalid: Callable[[str, str], None] | None = None) -> Summary:
     """Read the audience and write the four files to out_dir; returns the summary. Rows
-    that cannot be read are counted as invalid and listed in excluded.csv."""
+    that cannot be read are counted as invalid and listed in excluded.csv. The `line` of
+    a row is its line in the audience file, `N-M` for a row spanning lines N to M. When
+    the file could not be read to its end, `summary.unread` says from which line and why."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     add, invalid = plan.add, plan.invalid
+    reader = AudienceReader(audience)
     with (open(out / RECIPIENTS, "w", newline="") as recipients_file,
           open(out / EXCLUDED, "w", newline="") as excluded_file,
           open(out / EVENTS, "wb") as events):
         recipients, excluded = csv.writer(recipients_file), csv.writer(excluded_file)
-        recipients.writerow(("contact_id", "address"))
+        recipients.writerow(("contact_id", "address", "message_id", "line"))
         excluded.writerow(("line", "contact_id", "address", "outcome", "detail"))
-        for line, contact_id, address, error in read_audience(audience):
+        for line, last_line, contact_id, address, error in reader:
             row = add(line, contact_id, address) if error is None else invalid(line, contact_id, address, error)
+            lines = line if last_line == line else f"{line}-{last_line}"
             outcome = row.outcome
             if outcome == "send":
-                recipients.writerow((row.contact_id, row.address))
+                recipients.writerow((row.contact_id, row.address, row.message_id, lines))
                 if emit_sent:
                     events.write(plan.event(row, "sent", occurred_at) + b"\n")
                 continue
-            excluded.writerow((row.line, row.contact_id, row.address, outcome, row.detail))
+            excluded.writerow((lines, row.contact_id, row.address, outcome, row.detail))
             if outcome == "control_group":
                 events.write(plan.event(row, "control_group", occurred_at) + b"\n")
             elif outcome == "invalid" and on_invalid is not None:
-                on_invalid(row.line, row.detail)
+                on_invalid(str(lines), row.detail)
     summary = plan.summary
     summary.suppressed_by_reason = dict(sorted(summary.suppressed_by_reason.items()))
+    summary.lines, summary.blank_lines, summary.unread = reader.lines, reader.blank, reader.unread
     (out / SUMMARY).write_bytes(msgspec.json.format(msgspec.json.encode(summary)) + b"\n")
     return summary
 
@@ -68,8 +75,6 @@ def summary_text(summary: Summary) -> str:
 def suppressions_from_file(path: str) -> dict[str, list[str]]:
     """`channel:address` -> reasons, from address records in JSONL (a replay's
     suppressions.jsonl, or addresses.jsonl): planning offline, without the topic."""
-    from schemas.records import AddressRecord
-
     decoder = msgspec.json.Decoder(AddressRecord)
     reasons: dict[str, list[str]] = {}
     with open(path, "rb") as f:
@@ -81,5 +86,5 @@ def suppressions_from_file(path: str) -> dict[str, list[str]]:
             except msgspec.DecodeError as exc:
                 raise ValueError(f"{path}:{number}: not an address record: {exc}") from None
             if record.reasons:
-                reasons[f"{record.channel}:{record.address}"] = record.reasons
+                reasons[address_key(record.channel, record.address)] = record.reasons
     return reasons

@@ -22,7 +22,8 @@ from partitions.address import AddressEntry, AddressProcessor, pending_deadlines
 from partitions.commands import decode_address_command, decode_contact_command, encode
 from partitions.contact import ContactEntry, ContactProcessor
 from partitions.routing import ADDRESS, CONTACT, Router
-from projections.normalize import AddressNormalizer
+from projections.audit import TrailEntry
+from projections.normalize import AddressNormalizer, address_key
 from schemas.events import InvalidEvent, Tick, decode_event, encode_event
 from streams import fence, metrics
 from streams.commit_gate import CommitGate
@@ -30,15 +31,23 @@ from streams.fence import PartitionAnchor, partition_context
 from streams.intake import Intake
 from streams.offsets import OffsetLedger
 from streams.settings import TABLES, Settings
+from streams.web import install_views
 
 log = logging.getLogger("bounceback")
 
 _decode_address_entry = msgspec.json.Decoder(AddressEntry).decode
 _decode_contact_entry = msgspec.json.Decoder(ContactEntry).decode
 _decode_clock = msgspec.json.Decoder(datetime).decode
+_decode_trail_entry = msgspec.json.Decoder(TrailEntry).decode
 _CLOCK = b"clock"
-# audit-trail entries kept per address for GET /addresses/...
+# audit-trail entries kept per address for GET /addresses/..., one table record each
 TRAIL_LIMIT = 500
+
+
+def trail_key(key: str, number: int) -> bytes:
+    """The trails-table key of an address's `number`th trail entry: on the address's partition,
+    as faust puts what an event of that partition writes."""
+    return f"{key} {number}".encode()
 
 
 def _every_address(key: str) -> bool:
@@ -142,7 +151,8 @@ class Pipeline:
         self.dead_letters = app.topic(names.dead_letters, **raw)
         self.applied = app.topic(names.applied, partitions=n, **raw)
         table = dict(key_type=bytes, value_type=bytes, partitions=n)
-        self.addresses, self.contacts, self.clocks = self.tables = tuple(app.Table(name, **table) for name in TABLES)
+        self.tables = tuple(app.Table(name, **table) for name in TABLES)
+        self.addresses, self.contacts, self.clocks, self.trails = self.tables
 
         self.normalise = AddressNormalizer(settings.policy.default_region)
         self.router = Router(settings.partitions, self.normalise)
@@ -164,8 +174,6 @@ class Pipeline:
             app.timer(settings.clock_interval, on_leader=True)(self.publish_tick)
         app.on_partitions_assigned.connect(self._forget_processors)
         app.on_partitions_revoked.connect(self._forget_processors)
-        from streams.web import install_views
-
         install_views(self)
 
     def partition(self, key: str) -> int:
@@ -205,6 +213,7 @@ class Pipeline:
     async def _process_batch(self, taken, commands_of, process) -> None:
         """`taken`: (topic partition, its records in offset order) from the intake."""
         groups: dict[int, list] = {}
+        sources: dict[int, list] = {}  # the record each command came from, for a dead letter
         batches: dict[int, PartitionBatch] = {}
         for tp, records in taken:
             p = tp.partition
@@ -213,14 +222,17 @@ class Pipeline:
                 batch = batches[p] = PartitionBatch(tp.topic, p)
             batch.offsets.setdefault(tp.topic, []).extend(record.offset for record in records)
             commands = groups.setdefault(p, [])
+            origins = sources.setdefault(p, [])
             outbox = batch.outbox
             for record in records:
-                commands.extend(commands_of(record, outbox))
+                decoded = commands_of(record, outbox)
+                commands.extend(decoded)
+                origins.extend([record] * len(decoded))
         for p, commands in groups.items():
             if commands:
                 batch = batches[p]
                 with partition_context(batch.anchor):
-                    batch.write = process(p, commands, batch.outbox)
+                    batch.write = process(p, commands, batch.outbox, sources[p])
         await self._send_and_write(batches.values())
 
     def _decode_lines(self, record, decode, what: str) -> list:
@@ -284,27 +296,31 @@ class Pipeline:
                 self.settings.policy, load, clock, deadlines, audit=_every_address)
         return processor
 
-    def _address_batch(self, p: int, commands: list, outbox: Outbox) -> Callable[[], None]:
+    def _address_batch(self, p: int, commands: list, outbox: Outbox, sources: list) -> Callable[[], None]:
         """Fold one partition's commands; their outputs go to the outbox, and the returned
         function writes the new state (called once the outputs are acknowledged)."""
         processor = self._address_processor(p)
         clock = processor.clock
         result = processor.process(commands)
+        for index, reason in result.too_late:
+            self._dead_letter(sources[index], reason, encode_event(commands[index]))
+        metrics.count_too_late(commands[index] for index, _ in result.too_late)
         for record in result.suppressions:
-            outbox.add_keyed(self.suppressions, f"{record.channel}:{record.address}".encode(), encode(record))
+            outbox.add_keyed(self.suppressions, address_key(record.channel, record.address).encode(), encode(record))
         for contact_id, command in result.contact_commands:
             outbox.add(self.contact_commands, self.partition(contact_id), encode(command))
         for event in result.applied:
             outbox.add(self.applied, p, encode_event(event))
         metrics.count_address_batch(result)
-        for key, item in result.trail:
-            trail = result.entries[key].trail
-            trail.append(item)
-            if len(trail) > TRAIL_LIMIT:
-                del trail[: len(trail) - TRAIL_LIMIT]
-        table = self.addresses
+        table, trails = self.addresses, self.trails
 
         def write() -> None:
+            for key, item in result.trail:  # one record per entry; the oldest kept one goes
+                entry = result.entries[key]
+                trails[trail_key(key, entry.trail)] = encode(item)
+                if entry.trail >= TRAIL_LIMIT:
+                    trails.pop(trail_key(key, entry.trail - TRAIL_LIMIT), None)
+                entry.trail += 1
             for key, entry in result.entries.items():
                 table[key.encode()] = encode(entry)
             if result.clock is not None and result.clock != clock:
@@ -320,7 +336,7 @@ class Pipeline:
 
         await self._run_batches(self.contact_intake, commands_of, self._contact_batch)
 
-    def _contact_batch(self, p: int, commands: list, outbox: Outbox) -> Callable[[], None]:
+    def _contact_batch(self, p: int, commands: list, outbox: Outbox, sources: list) -> Callable[[], None]:
         table = self.contacts
 
         def load(contact_id: str) -> ContactEntry | None:
@@ -331,7 +347,7 @@ class Pipeline:
         for card in result.cards:
             outbox.add_keyed(self.contact_status, card.contact_id.encode(), encode(card))
         for link in result.links:
-            outbox.add(self.address_commands, self.partition(f"{link.channel}:{link.address}"), encode(link))
+            outbox.add(self.address_commands, self.partition(address_key(link.channel, link.address)), encode(link))
         for event in result.applied:
             outbox.add(self.applied, p, encode_event(event))
         metrics.count_contact_batch(result)
@@ -435,6 +451,11 @@ class Pipeline:
     def lookup_address(self, key: str) -> AddressEntry | None:
         value = self.addresses.get(key.encode())
         return _decode_address_entry(value) if value is not None else None
+
+    def lookup_trail(self, key: str, entry: AddressEntry) -> list[TrailEntry]:
+        """The latest TRAIL_LIMIT entries of an address's audit trail, oldest first."""
+        found = (self.trails.get(trail_key(key, n)) for n in range(max(0, entry.trail - TRAIL_LIMIT), entry.trail))
+        return [_decode_trail_entry(value) for value in found if value is not None]
 
     def lookup_contact(self, contact_id: str) -> ContactEntry | None:
         value = self.contacts.get(contact_id.encode())

@@ -93,6 +93,11 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
+import rocksdict
+from aiokafka import AIOKafkaConsumer
+from aiokafka.structs import TopicPartition
+
+from streams.metrics import COMMIT_SECONDS
 from streams.offsets import OffsetLedger  # noqa: F401 (the type of pipeline.ledger)
 
 log = logging.getLogger("bounceback")
@@ -300,6 +305,7 @@ def _divert_fetches(pipeline, consumer, ledger: OffsetLedger) -> None:
     app = pipeline.app
     intakes = pipeline.intakes  # source topic -> its agent's Intake
     flow_control = app.flow_control
+    # faust's and aiokafka's internals: imported where used, once verify() has found them
     from faust.transport.consumer import ensure_TP
 
     for intake in set(intakes.values()):
@@ -390,9 +396,6 @@ class TableWrites:
     def store(self, app) -> None:
         """Once the changelog records are acknowledged: RocksDB, and the changelog offset
         the local store holds up to (as faust's Collection._on_changelog_sent keeps it)."""
-        import rocksdict
-        from aiokafka.structs import TopicPartition
-
         partition = self.partition
         for store, puts in self.puts.items():
             batch = rocksdict.WriteBatch(raw_mode=True)
@@ -455,8 +458,6 @@ def _collecting(table) -> None:
 
 
 def _commit_from_ledger(consumer, ledger: OffsetLedger) -> None:
-    from aiokafka.structs import TopicPartition
-
     faust_new_offset = consumer._new_offset
     faust_with_acks = consumer._filter_tps_with_pending_acks
 
@@ -546,8 +547,6 @@ def _gate_commits(gate, consumer, flush: Callable) -> None:
     """Route the consumer's commits through the commit gate (streams/commit_gate.py), and
     empty faust's producer buffer (changelog records) before each: faust flushes it before
     an at-least-once commit, not before committing a transaction."""
-    from streams.metrics import COMMIT_SECONDS
-
     force_commit = consumer.force_commit
     waited, committed = COMMIT_SECONDS.labels(phase="gate"), COMMIT_SECONDS.labels(phase="commit")
 
@@ -691,6 +690,7 @@ class _AnchorMessage:
 def partition_context(anchor: PartitionAnchor):
     """Make `anchor` faust's current event, so table reads and writes go to its partition
     (and its changelog partition)."""
+    # faust's and aiokafka's internals: imported where used, once verify() has found them
     from faust.streams import _current_event
 
     token = _current_event.set(weakref.ref(anchor))
@@ -717,6 +717,7 @@ def transactional_id(app, topic: str, partition: int) -> str:
 def tansu_leave_group() -> None:
     """Tansu's group generations start at 0, and aiokafka leaves a group only above 0: leave
     whenever a generation is held (so a stopped worker hands its partitions over at once)."""
+    # faust's and aiokafka's internals: imported where used, once verify() has found them
     from aiokafka import errors
     from aiokafka.consumer import group_coordinator
     from aiokafka.protocol.group import LeaveGroupRequest
@@ -740,8 +741,6 @@ def tansu_leave_group() -> None:
 def tansu_end_offsets() -> None:
     """Tansu answers ListOffsets for the end of a partition with its last batch's base
     offset + 1; corrected with the high watermark of a fetch of that batch."""
-    from aiokafka import AIOKafkaConsumer
-
     original = AIOKafkaConsumer.end_offsets
     if getattr(original, "corrected_for_tansu", False):
         return

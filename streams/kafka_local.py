@@ -72,7 +72,9 @@ class LocalKafka:
             "",
         ]))
         if not (self.workdir / "data" / "meta.properties").exists():
-            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+            cluster_id = "-"
+            while cluster_id.startswith("-"):  # StorageTool would read it as an option (Kafka's own ids avoid it)
+                cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
             subprocess.run(self._java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config)),
                            check=True, capture_output=True)
         self.process = start_listening(self._java("kafka.Kafka", str(config)), self.port, timeout,

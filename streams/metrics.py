@@ -10,6 +10,8 @@ REGISTRY = CollectorRegistry()
 EVENTS = Counter("bounceback_events", "Events applied, by type and delivery status", ["type", "status"], registry=REGISTRY)
 DUPLICATES = Counter("bounceback_duplicate_events", "Events whose event_id was already applied", registry=REGISTRY)
 REJECTED = Counter("bounceback_rejected_events", "Events sent to the dead-letter topic", registry=REGISTRY)
+TOO_LATE = Counter("bounceback_too_late_events", "Reports refused as more than the lateness horizon before the clock",
+                   ["type", "status"], registry=REGISTRY)
 SUPPRESSION_CHANGES = Counter("bounceback_suppression_changes", "Records published to the suppression topic", registry=REGISTRY)
 DEADLINES_FIRED = Counter("bounceback_deadlines_fired", "Deferral and validity deadlines fired by ticks", registry=REGISTRY)
 CONTACT_CHANGES = Counter("bounceback_contact_changes", "Contact records published", registry=REGISTRY)
@@ -21,10 +23,18 @@ COMMIT_SECONDS = Histogram("bounceback_commit_seconds",
                            registry=REGISTRY, buckets=_SECONDS)
 
 
-def count_applied(events) -> None:
-    """Events applied, by type (and status, for delivery reports)."""
+def _count_by_type(counter: Counter, events) -> None:
+    """By type (and status, for delivery reports)."""
     for (kind, status), count in Counts((e.__struct_config__.tag, getattr(e, "status", "")) for e in events).items():
-        EVENTS.labels(type=kind, status=status).inc(count)
+        counter.labels(type=kind, status=status).inc(count)
+
+
+def count_applied(events) -> None:
+    _count_by_type(EVENTS, events)
+
+
+def count_too_late(events) -> None:
+    _count_by_type(TOO_LATE, events)
 
 
 def count_address_batch(result) -> None:

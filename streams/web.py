@@ -94,9 +94,10 @@ def install_views(pipeline) -> None:
         entry = pipeline.lookup_address(key)
         if entry is None or entry.state is None:
             return not_found(web, request, f"no event has mentioned {key}")
+        trail = pipeline.lookup_trail(key, entry)
         if wants_html(request):
-            return web.html(pages.address_page(entry.state.record(), entry.holders, entry.trail, limit), headers=_VARY)
-        return _json(web, {"record": entry.state.record(), "contacts": entry.holders, "trail": entry.trail},
+            return web.html(pages.address_page(entry.state.record(), entry.holders, trail, limit), headers=_VARY)
+        return _json(web, {"record": entry.state.record(), "contacts": entry.holders, "trail": trail},
                      headers=_VARY)
 
     @app.page(CONTACT_ROUTE)

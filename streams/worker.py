@@ -13,17 +13,16 @@ import sys
 import time
 from pathlib import Path
 
+import faust
+
 from streams.admin import ensure_topics, resolve_processing_guarantee
 from streams import fence
+from streams.app import Pipeline
 from streams.fence import FenceError
 from streams.settings import Settings
 
 
 def run_worker(settings: Settings, loglevel: str = "info") -> None:
-    import faust
-
-    from streams.app import Pipeline
-
     logging.basicConfig(level=loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     collect_garbage_less_often()
     try:

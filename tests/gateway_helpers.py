@@ -16,6 +16,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import NameOID
 
 from gateways import sns
+from ingress.publisher import InboundPublisher
+from partitions.routing import Router
+from projections.normalize import AddressNormalizer
 from schemas.events import encode_event
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)  # the gateway's clock in the HTTP tests
@@ -95,24 +98,31 @@ def expect_unsubscribe(event_id, at, address, channel="email", contact_id=None, 
             "contact_id": contact_id}
 
 
-class Collected:
-    """The gateway's publish step, recording what it would publish (the HTTP tests check
-    the request handling; the end-to-end test publishes to a real broker)."""
+class Collected(InboundPublisher):
+    """The gateway's publisher with the broker left out: each event is routed and checked
+    as the real one does it, and what it would publish is recorded (the HTTP tests check
+    the request handling; tests/test_ingress.py the sending, the end-to-end test a real
+    broker)."""
 
     def __init__(self, fail: bool = False) -> None:
+        super().__init__(_no_broker, "events", Router(4, AddressNormalizer()), "dead-letters")
         self.batches: list[list] = []
-        self.letters: list = []  # dead letters: gateway_batches.Letter (item, raw, reason, source)
+        self.letters: list = []  # dead letters: gateways.service.batches.Letter (raw, reason, source, item)
         self.fail = fail
 
-    async def __call__(self, events, letters=()) -> None:
+    async def publish_batch(self, routed, letters) -> None:
         if self.fail:
             raise ConnectionError("broker unreachable")
-        self.batches.append(list(events))
+        self.batches.append([r.event for r in routed])
         self.letters += letters
 
     @property
     def events(self) -> list[dict]:
         return [e for batch in self.batches for e in canon(batch)]
+
+
+async def _no_broker(topic, value, partition, headers):
+    raise AssertionError("Collected records what it would publish; it sends nothing")
 
 
 def request(app_factory, method: str, path: str, **kwargs) -> tuple[int, dict]:

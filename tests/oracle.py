@@ -91,12 +91,18 @@ def normalise_email(value):
     return value
 
 
+# RULES.md §1 / docs/decisions.md: digits, a leading +, and a number's punctuation only
+_PHONE_WRITTEN = re.compile("\\+?[0-9 \u00a0\\-\u2010-\u2015\u2212./()]+")
+
+
 def normalise_phone(value, region):
+    if not _PHONE_WRITTEN.fullmatch(value.strip()):
+        raise Invalid("invalid phone: not written as a number")
     try:
         number = phonenumbers.parse(value, region)
     except phonenumbers.NumberParseException as e:
         raise Invalid(f"invalid phone: {e}")
-    if not phonenumbers.is_valid_number(number):
+    if number.extension or not phonenumbers.is_valid_number(number):
         raise Invalid("invalid phone")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
@@ -266,7 +272,10 @@ def message_record(key, reports):
 
 # --- the fold ------------------------------------------------------------------------
 
-def oracle_replay(lines, soft_bounce_limit=10, default_region="SE"):
+CARD_MESSAGES = 100
+
+
+def oracle_replay(lines, soft_bounce_limit=10, default_region="SE", lateness_horizon=timedelta(days=30)):
     rejected = []
     applied_ids = set()        # (scope, event_id)
     address_events = {}        # (channel, address) -> [event]
@@ -321,6 +330,10 @@ def oracle_replay(lines, soft_bounce_limit=10, default_region="SE"):
             continue
 
         ev["pos"] = pos
+        if ev["type"] == "delivery" and clock is not None and ev["time"] < clock - lateness_horizon:
+            text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
+            rejected.append({"line": pos, "error": "too late", "raw": text})
+            continue
         if ev["type"] == "contact":
             scope = ("contact", ev["contact_id"])
             if (scope, ev["event_id"]) in applied_ids:
@@ -374,9 +387,11 @@ def oracle_replay(lines, soft_bounce_limit=10, default_region="SE"):
         msgs = [message_record(k, messages[k]) for k in contact_messages[cid]]
         msgs.sort(key=lambda m: (m["message_id"], m["channel"], m["address"]))
         msgs.sort(key=lambda m: m["updated_at"], reverse=True)
+        msgs = msgs[:CARD_MESSAGES]
         for m in msgs:
             m["updated_at"] = fmt_time(m["updated_at"])
-        contact_records.append({"contact_id": cid, "addresses": addrs, "messages": msgs})
+        contact_records.append({"contact_id": cid, "addresses": addrs, "messages": msgs,
+                                "messages_total": len(contact_messages[cid])})
 
     return {"addresses": addresses, "suppressions": suppressions,
             "contacts": contact_records, "rejected": rejected}

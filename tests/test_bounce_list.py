@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bounceback.bounce_import import file_lines
+from ingress.bounce_list import file_lines
 from projections.bounce_list import (
     MAX_LINE_BYTES,
     BounceListReader,

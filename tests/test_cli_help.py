@@ -10,7 +10,9 @@ from bounceback.cli import main
 
 
 def _options():
-    for name, command in sorted(main.commands.items()):
+    ctx = click.Context(main)
+    for name in main.list_commands(ctx):
+        command = main.get_command(ctx, name)
         for param in command.params:
             if isinstance(param, click.Option) and not param.hidden:
                 yield name, command, param

@@ -22,7 +22,7 @@ def test_every_compose_command_is_a_valid_bounceback_command():
         if "build" not in service:
             continue
         args = service["command"]
-        command = main.commands.get(args[0])
+        command = main.get_command(click.Context(main), args[0])
         assert command is not None, f"{name}: no bounceback command {args[0]!r}"
         ctx = command.make_context(args[0], list(args[1:]))  # raises on an unknown or bad option
         assert isinstance(ctx, click.Context)

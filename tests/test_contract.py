@@ -8,11 +8,9 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from schemas import (
-    AddressRecord,
+from schemas.events import (
     BounceList,
     Contact,
-    ContactRecord,
     Delivery,
     InvalidEvent,
     Resubscribe,
@@ -21,6 +19,7 @@ from schemas import (
     Unsubscribe,
     decode_event,
 )
+from schemas.records import AddressRecord, ContactRecord
 
 CONTRACT = Path(__file__).resolve().parent.parent / "docs" / "CONTRACT.md"
 EXAMPLES = re.findall(r"```json\n(.*?)```", CONTRACT.read_text(), re.S)
@@ -41,7 +40,8 @@ def test_every_contract_example_decodes(example):
         assert msgspec.to_builtins(event)["type"] == obj["type"]
     elif "contact_id" in obj:
         record = msgspec.json.decode(example, type=ContactRecord)
-        assert msgspec.json.decode(msgspec.json.encode(record)) == obj
+        # the example leaves out `messages_total` (RULES.md §7), which the text describes
+        assert msgspec.json.decode(msgspec.json.encode(record)) == {"messages_total": 0, **obj}
     else:
         record = msgspec.json.decode(example, type=AddressRecord)
         assert msgspec.json.decode(msgspec.json.encode(record)) == obj

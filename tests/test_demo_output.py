@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 
-from bounceback.demo import card_line, demo_console, examples
+from bounceback.commands.demo import card_line, demo_console, examples
 from bounceback.wording import plural
 from tests.helpers import at, contact, delivery, fold
 

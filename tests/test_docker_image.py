@@ -26,6 +26,7 @@ import zipfile
 from email.parser import Parser
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 from docker.utils.build import exclude_paths
@@ -165,7 +166,7 @@ def test_bounceback_help_runs_in_the_image(installed):
     app, fresh, _ = installed
     result = _run(fresh, "bounceback", "--help", cwd=app)
     assert result.returncode == 0, result.stderr
-    for command in main.commands:
+    for command in main.list_commands(click.Context(main)):
         assert command in result.stdout
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import msgspec
 
-from bounceback.gateway import Gateway
+from gateways.service.app import Gateway
 from gateways.batch import read_each
 from gateways.config import GatewayConfig
 from tests.gateway_helpers import NOW, Collected, request

@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 import msgspec
 import pytest
 
-from bounceback.gateway import Gateway
+from gateways.service.app import Gateway
 from gateways import twilio
 from gateways.config import GatewayConfig, load
 from tests.gateway_helpers import (NOW, Collected, ec_public_b64, mailgun_signature, request, request_text,

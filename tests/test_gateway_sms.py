@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import msgspec
 import pytest
 
-from bounceback.gateway import Gateway
+from gateways.service.app import Gateway
 from replay.runner import fold
 from gateways import infobip, sinch, smpp, vonage
 from gateways.classify import Classifier

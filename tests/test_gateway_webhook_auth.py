@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 import msgspec
 import pytest
 
-from bounceback.gateway import Gateway
+from gateways.service.app import Gateway
 from gateways import mailgun, twilio
 from gateways.config import load
 from tests.gateway_helpers import (NOW, NOW_UNIX, Clock, Collected, ec_public_b64, mailgun_signature, raw_request,

@@ -1,6 +1,6 @@
 """export-log's merge of the per-partition applied logs into one log."""
 
-from bounceback.kafka_io import merge_applied
+from streams.export import merge_applied
 
 
 def tick(at: str) -> bytes:

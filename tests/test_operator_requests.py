@@ -13,10 +13,14 @@ from aiokafka.errors import KafkaConnectionError, MessageSizeTooLargeError
 
 import schemas.events
 from schemas.events import Unblock, decode_event
+from ingress.publisher import InboundPublisher
+from partitions.routing import Router
+from projections.normalize import AddressNormalizer
 from streams.operator_api import (
     ACTOR_MAX_CHARS,
     NOTE_MAX_CHARS,
     Refused,
+    answered,
     from_broker,
     read_body,
     unblock_event,
@@ -126,3 +130,24 @@ def test_an_acknowledgement_is_passed_on():
         return "record metadata"
 
     assert asyncio.run(from_broker(ack())) == "record metadata"
+
+
+@pytest.mark.parametrize("fails", ["sending", "acknowledging"])
+def test_a_producer_error_through_the_publisher_is_a_503_with_its_reason(fails):
+    async def send(topic, value, partition, headers):
+        if fails == "sending":
+            raise KafkaConnectionError("no broker at 127.0.0.1:1")
+        ack = asyncio.get_running_loop().create_future()
+        ack.set_exception(MessageSizeTooLargeError())
+        return ack
+
+    async def publish():
+        sends = InboundPublisher(answered(send), "events", Router(4, AddressNormalizer())).window()
+        await sends.publish(unblock({"actor": "ops", "note": "restored"})[0])
+        await sends.flush()
+
+    with pytest.raises(Refused) as caught:
+        asyncio.run(publish())
+    error = "KafkaConnectionError" if fails == "sending" else "MessageSizeTooLargeError"
+    assert caught.value.status == 503
+    assert caught.value.reason.startswith(f"the broker did not take the event ({error}")

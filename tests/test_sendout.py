@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from bounceback.cli import main
-from projections.sendout import BLOCKING_REASONS, SendoutPlan, excluding_reasons, in_control_group
+from projections.sendout import BLOCKING_REASONS, SendoutPlan, excluding_reasons, in_control_group, message_id
 from schemas.events import Delivery, decode_event
 from sendout.audience import AudienceError, read_audience
 from sendout.planner import plan_audience
@@ -33,8 +33,10 @@ def _plan(tmp_path, text, suppressed=None, channel="email", purpose="marketing",
     plan = SendoutPlan(sendout_id, channel, purpose, percent, suppressed.get)
     out = tmp_path / name
     summary = plan_audience(_csv(tmp_path, text, f"{name}.csv"), plan, out, AT, emit_sent)
-    recipients = list(csv.reader((out / "recipients.csv").open()))[1:]
-    excluded = {int(r[0]): r[1:] for r in list(csv.reader((out / "excluded.csv").open()))[1:]}
+    # (contact_id, address); message ids and lines have tests of their own
+    recipients = [r[:2] for r in list(csv.reader((out / "recipients.csv").open()))[1:]]
+    # by the line the row starts on
+    excluded = {int(r[0].split("-")[0]): r[1:] for r in list(csv.reader((out / "excluded.csv").open()))[1:]}
     events = [decode_event(line) for line in (out / "events.jsonl").read_bytes().splitlines()]
     assert summary.audience == (summary.invalid + summary.suppressed + summary.duplicate_addresses
                                 + summary.control_group + summary.to_send)
@@ -161,9 +163,11 @@ def test_the_control_group_has_the_asked_proportion(tmp_path, percent):
 def test_control_group_events_are_contract_deliveries_with_ids_that_depend_only_on_the_plan(tmp_path):
     summary, _, excluded, events = _plan(tmp_path, "contact_id,address\nc-1,Anna@Example.com\nc-2,bo@example.com\n",
                                          percent=100, sendout_id="so-7")
+    m1, m2 = message_id("so-7", "c-1", "anna@example.com"), message_id("so-7", "c-2", "bo@example.com")
+    assert m1.startswith("so-7:c-1:") and m2.startswith("so-7:c-2:")
     assert [(e.event_id, e.message_id, e.address, e.status, e.sendout_id, e.contact_id, e.occurred_at) for e in events] == [
-        ("so-7:c-1:control_group", "so-7:c-1", "anna@example.com", "control_group", "so-7", "c-1", AT),
-        ("so-7:c-2:control_group", "so-7:c-2", "bo@example.com", "control_group", "so-7", "c-2", AT)]
+        (f"{m1}:control_group", m1, "anna@example.com", "control_group", "so-7", "c-1", AT),
+        (f"{m2}:control_group", m2, "bo@example.com", "control_group", "so-7", "c-2", AT)]
     assert all(type(e) is Delivery for e in events)
     assert [row[2] for row in excluded.values()] == ["control_group", "control_group"]
 
@@ -207,3 +211,49 @@ def test_plan_sendout_without_a_source_of_suppressions_refuses_to_plan(tmp_path)
         main, ["plan-sendout", audience, "--sendout-id", "so-1", "--channel", "email", "--out", str(tmp_path / "o")])
     assert result.exit_code != 0 and "--broker" in result.output
     assert not (tmp_path / "o").exists()
+
+
+def test_a_contact_listed_with_two_addresses_gets_two_messages_with_their_own_ids(tmp_path):
+    # RULES.md §2: one message goes to one address; issue 15 item 5
+    text = "contact_id,address\nc-twice,first@example.com\nc-other,o@example.com\nc-twice,second@example.com\n"
+    summary, recipients, _, events = _plan(tmp_path, text, emit_sent=True)
+    assert recipients == [["c-twice", "first@example.com"], ["c-other", "o@example.com"], ["c-twice", "second@example.com"]]
+    rows = list(csv.DictReader((tmp_path / "run" / "recipients.csv").open()))
+    ids = [row["message_id"] for row in rows]
+    assert len(set(ids)) == 3
+    assert [(e.message_id, e.address) for e in events] == [(row["message_id"], row["address"]) for row in rows]
+    assert len({e.event_id for e in events}) == 3
+    # deterministic: the same ids on another run, whatever else is in the audience
+    again = _plan(tmp_path, "contact_id,address\nc-new,n@example.com\n" + text.split("\n", 1)[1], emit_sent=True,
+                  name="again")[3]
+    assert {(e.contact_id, e.address): e.message_id for e in again if e.contact_id != "c-new"} == {
+        (e.contact_id, e.address): e.message_id for e in events}
+    assert message_id("so-1", "c-twice", "first@example.com") == ids[0]
+    # parts that run together when joined still give different ids
+    assert message_id("a:b", "c", "x@example.com") != message_id("a", "b:c", "x@example.com")
+
+
+def test_a_row_spanning_lines_is_labelled_with_its_line_range(tmp_path):
+    _plan(tmp_path, 'contact_id,address,note\nc-1,a@example.com,"two\nlines"\nc-2,bad,x\n')
+    rows = list(csv.DictReader((tmp_path / "run" / "recipients.csv").open()))
+    assert [(r["contact_id"], r["line"]) for r in rows] == [("c-1", "2-3")]
+    assert [r["line"] for r in csv.DictReader((tmp_path / "run" / "excluded.csv").open())] == ["4"]
+
+
+@pytest.mark.parametrize("sendout_id, error", [
+    ("", "Error: --sendout-id: the send-out id must not be empty"),
+    ("  ", "Error: --sendout-id: the send-out id '  ' is blank"),
+    (" so-1", "Error: --sendout-id: the send-out id ' so-1' has white space around it"),
+    ("so\n1", "Error: --sendout-id: the send-out id 'so\\n1' has a control character"),
+])
+def test_an_empty_or_blank_sendout_id_is_a_one_line_error(tmp_path, sendout_id, error):
+    audience = _csv(tmp_path, "contact_id,address\nc-1,a@example.com\n")
+    records = _csv(tmp_path, "", "suppressions.jsonl")
+    result = CliRunner().invoke(main, ["plan-sendout", audience, "--sendout-id", sendout_id, "--channel", "email",
+                                       "--suppressions", records, "--out", str(tmp_path / "o")])
+    assert result.exit_code == 1
+    assert result.output.splitlines() == [error]
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert not (tmp_path / "o").exists()
+    with pytest.raises(ValueError, match="send-out id"):
+        SendoutPlan(sendout_id, "email", "marketing", 0, {}.get)

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import msgspec
 
-from bounceback.kafka_io import read_topic
-from bounceback.local import LocalWorker, wait_idle, wait_ready
+from streams.export import read_topic
+from streams.local_workers import LocalWorker, wait_idle, wait_ready
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -9,8 +9,8 @@ import msgspec
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from bounceback.kafka_io import route
-from projections.intake import normalise_event
+from ingress.publisher import route
+from partitions.routing import Router
 from projections.normalize import AddressNormalizer
 from schemas.events import decode_event
 from tests.helpers import at, delivery, tick
@@ -56,10 +56,10 @@ def test_each_kind_of_bad_input_is_dead_lettered_with_a_reason_and_good_events_a
         producer = AIOKafkaProducer(bootstrap_servers=cluster.bootstrap, max_batch_size=1, max_request_size=2_000_000)
         await producer.start()
         try:
-            normalise = AddressNormalizer()
+            router = Router(cluster.partitions, AddressNormalizer())
             bad = list(BAD.items())
             for i, line in enumerate(good_lines):
-                for p in route(normalise_event(decode_event(line), normalise), cluster.partitions):
+                for p in route(decode_event(line), router).partitions:
                     await producer.send_and_wait(cluster.topic("events"), line, partition=p)
                 if i < len(bad):
                     await producer.send_and_wait(cluster.topic("events"), bad[i][1], key=bad[i][0].encode(),

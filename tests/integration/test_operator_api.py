@@ -16,7 +16,7 @@ import pytest
 
 from streams.operator_api import BODY_MAX_BYTES, NOTE_MAX_CHARS
 from streams.pages import ASSETS
-from streams.partitioning import partition_for
+from partitions.routing import partition_for
 from streams.urls import address_path
 from streams.web_guard import SECURITY_HEADERS
 from tests.odd_addresses import ODD_EMAILS, ODD_PHONES

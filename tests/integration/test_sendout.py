@@ -12,6 +12,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from projections.sendout import message_id
 from sendout.client import NotCaughtUp, SuppressionClient
 from tests.helpers import address_event, at, contact, delivery, unblock
 from tests.integration.cluster import ROOT
@@ -175,7 +176,8 @@ def test_the_planners_control_group_events_appear_on_the_contact_cards(cluster):
         messages = cards[contact_id]["messages"]
         if contact_id in drawn:
             assert [(m["message_id"], m["sendout_id"], m["status"], m["label"]) for m in messages] == [
-                (f"so-42:{contact_id}", "so-42", "control_group", "Included in a control group")]
+                (message_id("so-42", contact_id, f"{contact_id}@example.com"), "so-42", "control_group",
+                 "Included in a control group")]
             # a control-group message was never sent: the address counts nothing
             assert cards[contact_id]["addresses"][0]["state"] == "active"
         elif contact_id in sent:

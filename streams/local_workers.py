@@ -1,5 +1,6 @@
-"""Workers as local processes: started, watched over HTTP, stopped. Used by `bounceback demo`
-and by the integration tests."""
+"""Workers as local processes (`bounceback worker`, run as an operator would): started,
+watched over HTTP, stopped. Used by `bounceback demo`, the integration tests and the
+pipeline benchmark."""
 
 from __future__ import annotations
 

@@ -5,8 +5,8 @@ signature or credentials (401 without one, 403 with a wrong or malformed one, a 
 timestamp or a reused Mailgun token: gateways/webhook_auth.py), turn it into canonical
 events and normalise every address. A body that is not the provider's format at all is
 refused 400 and nothing is published. Otherwise the good events are published to the
-inbound topic, each to the partition that owns its address (the keying of `bounceback
-publish`), and every event or item that cannot be used (a malformed address, an unknown
+inbound topic by the one publisher (ingress/), each to the partition that owns its
+address, and every event or item that cannot be used (a malformed address, an unknown
 event in a batch) goes to the dead-letter topic with its reason, the shape the worker
 uses; the answer is 200 with both counts, so a provider does not resend a whole batch
 for days over one bad event. A broker failure answers 503 so the provider retries; the
@@ -14,12 +14,12 @@ event ids are derived from the provider's own ids, so what a retry publishes twi
 applied once.
 
 Every adapter gives a gateways/batch.Batch (a list of events becomes one report per
-event); gateway_batches.py publishes, dead-letters and answers it, the same way for every
+event); batches.py publishes, dead-letters and answers it, the same way for every
 route.
 
 Routes: POST /webhooks/ses, /webhooks/sendgrid, /webhooks/mailgun, /webhooks/postmark,
 /webhooks/twilio, /events (the contract itself), /mail (one RFC 822 bounce mail); the
-SMS routes of gateway_sms.py (/sms/receipts, /webhooks/sinch, /webhooks/vonage,
+SMS routes of sms.py (/sms/receipts, /webhooks/sinch, /webhooks/vonage,
 /webhooks/infobip); GET /health, GET /metrics.
 """
 
@@ -27,69 +27,28 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 from urllib.parse import parse_qsl
 
 import msgspec
 from aiohttp import ClientError, ClientSession, ClientTimeout, web
 
-from bounceback.gateway_batches import Letter, Publish, deliver
-from bounceback.gateway_metrics import GatewayMetrics
-from bounceback.gateway_sms import SmsRoutes
+from gateways.service.batches import deliver
+from gateways.service.metrics import GatewayMetrics
+from gateways.service.sms import SmsRoutes
 from gateways import canonical, mail, mailgun, postmark, sendgrid, ses, sns, twilio
 from gateways.batch import Batch
 from gateways.classify import Classifier
 from gateways.common import Rejected, bad, json_object
 from gateways.config import GatewayConfig
 from gateways.webhook_auth import SingleUseTokens, Window, check_bearer
-from projections.intake import normalise_event
-from projections.normalize import AddressNormalizer
-from schemas.events import Event
+from ingress.publisher import InboundPublisher
 
 log = logging.getLogger("bounceback.gateway")
 
 Fetch = Callable[[str], Awaitable[int]]  # GET a URL, answer its HTTP status
 _RELEASES = web.RequestKey("releases", list)  # what to undo if the request is refused after all
-
-
-class KafkaPublisher:
-    """One long-lived producer; events go where `bounceback publish` would put them, dead
-    letters to the dead-letter topic."""
-
-    def __init__(self, bootstrap: str, topic: str, partitions: int, dead_letter_topic: str) -> None:
-        self.bootstrap, self.topic, self.partitions = bootstrap, topic, partitions
-        self.dead_letter_topic = dead_letter_topic
-        self.producer = None
-
-    async def start(self) -> None:
-        from aiokafka import AIOKafkaProducer
-
-        # made here: aiokafka binds a producer to the running loop
-        self.producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, linger_ms=2, acks="all")
-        await self.producer.start()
-
-    async def stop(self) -> None:
-        if self.producer is not None:
-            await self.producer.stop()
-
-    async def __call__(self, events: list[Event], letters: Sequence[Letter] = ()) -> None:
-        """Events first, then dead letters, so a report is never dead-lettered while the
-        events of its batch are lost."""
-        from bounceback.kafka_io import route
-        from schemas.events import encode_event
-
-        pending = []
-        for event in events:
-            value = encode_event(event)
-            for p in route(event, self.partitions):
-                pending.append(await self.producer.send(self.topic, value=value, partition=p))
-        await asyncio.gather(*pending)
-        pending = [await self.producer.send(self.dead_letter_topic, value=letter.raw,
-                                            headers=[("reason", letter.reason.encode()),
-                                                     ("source", letter.source.encode())])
-                   for letter in letters]
-        await asyncio.gather(*pending)
 
 
 def _json(obj, status: int = 200) -> web.Response:
@@ -119,12 +78,11 @@ async def _get_status(url: str) -> int:
 
 
 class Gateway(SmsRoutes):
-    def __init__(self, config: GatewayConfig, publish: Publish, default_region: str = "SE",
-                 classifier: Classifier | None = None, clock: Callable[[], datetime] | None = None,
-                 fetch: Fetch | None = None) -> None:
+    def __init__(self, config: GatewayConfig, publisher: InboundPublisher, classifier: Classifier | None = None,
+                 clock: Callable[[], datetime] | None = None, fetch: Fetch | None = None) -> None:
         self.config = config
-        self.publish = publish
-        self.normalise = AddressNormalizer(default_region)
+        self.publisher = publisher
+        self.normalise = publisher.router.normalise
         self.classifier = classifier or Classifier(override=config.rules)
         self.clock = clock or (lambda: datetime.now(timezone.utc))
         self.fetch = fetch or _get_status
@@ -181,7 +139,7 @@ class Gateway(SmsRoutes):
                 log.exception("%s %s: could not interpret the request", request.method, request.path)
                 self.metrics.refused.labels(route=request.path, status="400").inc()
                 return _json({"error": "could not interpret the request (the gateway's log has the details)"}, 400)
-            status, answer = await deliver(request.path, batch, self._normalise_one, self.publish, self.metrics)
+            status, answer = await deliver(request.path, batch, self.publisher, self.metrics)
             return _json(answer, status)
 
         return handler
@@ -192,9 +150,6 @@ class Gateway(SmsRoutes):
     async def _metrics(self, request: web.Request) -> web.Response:
         body, content_type = self.metrics.exposition()
         return web.Response(body=body, headers={"Content-Type": content_type})
-
-    def _normalise_one(self, event: Event) -> Event:
-        return normalise_event(event, self.normalise)
 
     # -- the providers ---------------------------------------------------------------------
 

@@ -1,16 +1,22 @@
-"""The `bounceback import-bounce-list` command: options, progress bar, report, summary.
-The reading and sending are in bounceback/bounce_import.py."""
+"""`bounceback import-bounce-list`: options, progress bar, report, summary. The reading and
+publishing are in ingress/bounce_list.py."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 from datetime import datetime, timezone
 
 import click
+from aiokafka.errors import KafkaError
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
-from bounceback.options import timestamp
+from bounceback.options import pipeline_options, region_option, settings, timestamp
+from ingress.bounce_list import import_file
 from projections.bounce_list import CHANNELS, LISTS, Invalid
+from streams.admin import ensure_topics
 
 
 @click.command("import-bounce-list")
@@ -22,14 +28,8 @@ from projections.bounce_list import CHANNELS, LISTS, Invalid
 @click.option("--dry-run", is_flag=True, help="Check the file and print the summary; publish nothing.")
 @click.option("--occurred-at", callback=timestamp,
               help="Event time of the entries (RFC 3339); default: now. A re-import is ignored whatever its time.")
-@click.option("--default-region", "region", default="SE", show_default=True,
-              help="Region for phone numbers written without a country code.")
-@click.option("--broker", envvar="KAFKA_BOOTSTRAP", default=None,
-              help="Kafka bootstrap servers (host:port).")
-@click.option("--partitions", envvar="BOUNCEBACK_PARTITIONS", default=4, show_default=True, type=click.IntRange(1),
-              help="Partitions of the pipeline's topics.")
-@click.option("--topic-prefix", envvar="BOUNCEBACK_TOPIC_PREFIX", default="bounceback", show_default=True,
-              help="Prefix of every topic name (e.g. bounceback.events).")
+@region_option
+@pipeline_options
 def import_bounce_list(path, list_name, channel, dry_run, occurred_at, region, broker, partitions, topic_prefix):
     """Import a bounce list: one bounce_list event per valid row of FILE.csv.
 
@@ -38,29 +38,17 @@ def import_bounce_list(path, list_name, channel, dry_run, occurred_at, region, b
     line number and reason; the other rows are imported. Each entry's event id comes from
     (list, channel, address), so importing the same file again changes nothing.
     """
-    from rich.console import Console
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
-
-    from bounceback.bounce_import import KafkaSender, import_file
-    from streams.settings import Settings, Topics
-
-    sender = None
-    topics = Topics(topic_prefix)
+    pipeline = settings(broker, partitions, topic_prefix, region=region)
+    topics = pipeline.topics
+    target = None
     if not dry_run:
         if broker is None:
             raise click.UsageError("import-bounce-list needs --broker (or KAFKA_BOOTSTRAP), or --dry-run")
-        import asyncio
-
-        from streams.admin import ensure_topics
-
-        from aiokafka.errors import KafkaError
-
         try:
-            asyncio.run(ensure_topics(Settings(broker=broker, partitions=partitions, topics=topics,
-                                               app_id=topic_prefix)))
+            asyncio.run(ensure_topics(pipeline))
         except KafkaError as exc:
             raise click.ClickException(f"cannot reach the broker {broker}: {exc}") from None
-        sender = KafkaSender(broker, topics.inbound, partitions)
+        target = (broker, topics.inbound, partitions)
 
     console = Console(stderr=True)
     shown = console.is_terminal
@@ -77,7 +65,7 @@ def import_bounce_list(path, list_name, channel, dry_run, occurred_at, region, b
     with Progress(*columns, console=console, transient=True, disable=not shown) as progress:
         task = progress.add_task(f"importing {os.path.basename(path)}", total=os.path.getsize(path), rows=0)
         try:
-            summary = import_file(path, list_name, channel, occurred_at or datetime.now(timezone.utc), region, sender,
+            summary = import_file(path, list_name, channel, occurred_at or datetime.now(timezone.utc), region, target,
                                   report, lambda done, rows: progress.update(task, completed=done, rows=rows))
         except OSError as exc:
             raise click.ClickException(f"cannot read {path}: {exc.strerror or exc}") from None

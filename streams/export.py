@@ -1,69 +1,15 @@
-"""Publishing a log to the inbound topic, and reading topics back (export-log, demo, tests)."""
+"""The log as the live pipeline applied it (`export-log`): the applied topic read back
+(read_topic, which the tests use for any topic) and its partitions merged
+at the ticks (merge_applied)."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Iterable
-
 import msgspec
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from projections.intake import normalise_event
-from projections.normalize import AddressNormalizer
-from schemas.events import Contact, InvalidEvent, Tick, decode_event, encode_event
-from schemas.records import RejectedLine
-from partitions.routing import partition_for
+from schemas.events import Tick
 
 _decode_tick = msgspec.json.Decoder(Tick).decode
-
-
-def route(event, partitions: int) -> list[int]:
-    """The inbound partitions an event goes to: its owner's, or all of them for a tick.
-    Sending each address's events to the partition that owns it keeps their order."""
-    kind = type(event)
-    if kind is Tick:
-        return list(range(partitions))
-    if kind is Contact:
-        return [partition_for(event.contact_id, partitions)]
-    return [partition_for(f"{event.channel}:{event.address}", partitions)]
-
-
-async def publish_lines(
-    lines: Iterable[bytes],
-    bootstrap: str,
-    topic: str,
-    partitions: int,
-    default_region: str = "SE",
-    on_line: Callable[[int], None] | None = None,
-) -> tuple[int, list[RejectedLine]]:
-    """Validate and publish; invalid lines are returned with their number and reason."""
-    normalise = AddressNormalizer(default_region)
-    rejected: list[RejectedLine] = []
-    published = 0
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
-    await producer.start()
-    try:
-        pending = []
-        for number, raw in enumerate(lines, 1):
-            if on_line is not None:
-                on_line(number)
-            try:
-                event = normalise_event(decode_event(raw), normalise)
-            except InvalidEvent as exc:
-                if raw.strip():
-                    rejected.append(RejectedLine(number, str(exc), raw.rstrip(b"\r\n").decode("utf-8", "replace")))
-                continue
-            value = encode_event(event)
-            for p in route(event, partitions):
-                pending.append(await producer.send(topic, value=value, partition=p))
-            published += 1
-            if len(pending) >= 1000:
-                await asyncio.gather(*pending)
-                pending.clear()
-        await asyncio.gather(*pending)
-    finally:
-        await producer.stop()
-    return published, rejected
 
 
 async def read_topic(bootstrap: str, topic: str) -> dict[int, list[tuple[bytes | None, bytes | None, list]]]:

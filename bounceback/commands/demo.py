@@ -11,18 +11,22 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
+import click
 import msgspec
 from aiokafka import AIOKafkaConsumer
 from rich.console import Console
 
-from bounceback.kafka_io import publish_lines
-from bounceback.local import LocalWorker, wait_idle, wait_ready
 from bounceback.wording import plural
+from ingress.kafka import publish_lines
+from projections.normalize import address_key
 from replay.runner import file_lines, fold
 from schemas.records import AddressRecord, ContactRecord
 from streams.admin import ensure_topics
+from streams.local_workers import LocalWorker, wait_idle, wait_ready
 from streams.settings import Settings, Topics
 from streams.tansu import EmbeddedBroker
+
+SAMPLE = Path("examples") / "sample.jsonl"
 
 
 def demo_console(file=None) -> Console:
@@ -118,9 +122,28 @@ def _hints(url: str, cards: list[ContactRecord]) -> None:
         console.print(f"  the contact card of {contact_id}, to open in a browser: "
                       f"{url}/contacts/{quote(contact_id, safe='')}")
     if address is not None:
-        console.print(f"  {address.channel}:{address.address} and its audit trail: "
+        console.print(f"  {address_key(address.channel, address.address)} and its audit trail: "
                       f"curl {url}/addresses/{address.channel}/{quote(address.address, safe='@+')}")
     console.print(f"  the metrics: curl {url}/metrics")
+
+
+@click.command()
+@click.option("--events", default=None, type=click.Path(exists=True, dir_okay=False),
+              help="The log to publish [default: examples/sample.jsonl].")
+@click.option("--keep-running", is_flag=True,
+              help="Keep the worker, the broker and the worker's HTTP pages up until Ctrl-C, "
+                   "and print the URLs to open.")
+def demo(events, keep_running):
+    """Start the embedded broker and a worker, publish the sample log, show suppressions as they
+    appear and the contact cards once the pipeline has settled, and check the live state against
+    `bounceback replay`. Its work files are removed at the end."""
+    if events is None:  # beside the package in a checkout; in the working directory in the image
+        checkout = Path(__file__).resolve().parents[2]
+        events = next((p for p in (checkout / SAMPLE, SAMPLE) if p.is_file()), None)
+        if events is None:
+            raise click.ClickException(f"no {SAMPLE} here: pass --events FILE.jsonl")
+    if not run_demo(Path(events), keep_running=keep_running):
+        raise SystemExit(1)
 
 
 def run_demo(log: Path, partitions: int = 4, keep_running: bool = False) -> bool:

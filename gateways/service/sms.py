@@ -1,5 +1,5 @@
 """The SMS routes of `bounceback gateway`: SMPP delivery receipts and the Sinch, Vonage and
-Infobip delivery report webhooks (Twilio's is in gateway.py). Each checks the request's
+Infobip delivery report webhooks (Twilio's is in app.py). Each checks the request's
 credentials, then reads every report of it on its own (gateways/batch.py): the gateway
 publishes the good ones and dead-letters the others.
 

@@ -1,4 +1,5 @@
-"""`bounceback plan-sendout`: the command line of the send-out planner."""
+"""`bounceback plan-sendout`: the command line of the send-out planner (sendout/); its
+events are published by the one publisher (ingress/)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,14 @@ from pathlib import Path
 import click
 
 from bounceback.options import timestamp
+from ingress.kafka import publish_lines
+from projections.normalize import AddressNormalizer
+from projections.sendout import SendoutPlan, check_sendout_id
+from sendout.audience import AudienceError
+from sendout.client import SuppressionClient
+from sendout.planner import EVENTS, EXCLUDED, RECIPIENTS, plan_audience, suppressions_from_file, summary_text
+from streams.admin import ensure_topics
+from streams.settings import Settings, Topics
 
 _SHOWN_INVALID = 20  # invalid rows printed; all of them are in excluded.csv
 
@@ -47,16 +56,14 @@ def plan_sendout(audience, sendout_id, channel, purpose, control_percent, out_di
     drop invalid and suppressed addresses, use each address once (the first contact in the
     file keeps it), draw a deterministic control group and publish a `control_group`
     delivery event for each of its contacts. Writes the recipient list and a summary."""
-    from projections.normalize import AddressNormalizer
-    from projections.sendout import SendoutPlan
-    from sendout.audience import AudienceError
-    from sendout.client import SuppressionClient
-    from sendout.planner import EVENTS, EXCLUDED, RECIPIENTS, plan_audience, suppressions_from_file, summary_text
-
+    try:
+        check_sendout_id(sendout_id)
+    except ValueError as exc:
+        raise click.ClickException(f"--sendout-id: {exc}") from None
     if broker is None and suppressions_file is None:
         raise click.UsageError("plan-sendout needs --broker (the suppression topic) or --suppressions FILE")
     out = Path(out_dir or f"sendout-{sendout_id}")
-    topics = _topics(topic_prefix)
+    topics = Topics(topic_prefix)
     client = None
     if suppressions_file is not None:
         try:
@@ -80,7 +87,7 @@ def plan_sendout(audience, sendout_id, channel, purpose, control_percent, out_di
         reasons_of = client.reasons_of_key
     shown = 0
 
-    def on_invalid(line: int, error: str) -> None:
+    def on_invalid(line: str, error: str) -> None:
         nonlocal shown
         shown += 1
         if shown <= _SHOWN_INVALID:
@@ -92,6 +99,8 @@ def plan_sendout(audience, sendout_id, channel, purpose, control_percent, out_di
         summary = plan_audience(audience, plan, out, occurred_at, emit_sent, on_invalid)
     except AudienceError as exc:
         raise click.ClickException(str(exc)) from None
+    except OSError as exc:
+        raise click.ClickException(f"{audience}: cannot be read: {exc}") from None
     finally:
         if client is not None:
             client.stop()
@@ -99,6 +108,10 @@ def plan_sendout(audience, sendout_id, channel, purpose, control_percent, out_di
         click.echo(f"... {shown - _SHOWN_INVALID} more invalid rows in {out / EXCLUDED}", err=True)
     click.echo(summary_text(summary))
     click.echo(f"recipients -> {out / RECIPIENTS}; every row not sent -> {out / EXCLUDED}")
+    if summary.unread is not None:
+        # a plan of part of the audience: the rest would get no message and no record of why
+        raise click.ClickException(f"{audience}: {summary.unread}; the plan covers the lines before, "
+                                   "nothing published")
     if broker is None:
         click.echo(f"events not published (no --broker): publish {out / EVENTS} with `bounceback publish`")
         return
@@ -107,17 +120,7 @@ def plan_sendout(audience, sendout_id, channel, purpose, control_percent, out_di
                + (f", {summary.to_send} sent" if emit_sent else "") + ")")
 
 
-def _topics(prefix: str):
-    from streams.settings import Topics
-
-    return Topics(prefix)
-
-
-def _publish(events: Path, broker: str, partitions: int, topics) -> int:
-    from bounceback.kafka_io import publish_lines
-    from streams.admin import ensure_topics
-    from streams.settings import Settings
-
+def _publish(events: Path, broker: str, partitions: int, topics: Topics) -> int:
     # checks the inbound topic's partition count, so events reach their addresses' partitions
     asyncio.run(ensure_topics(Settings(broker=broker, partitions=partitions, topics=topics)))
     with open(events, "rb") as lines:
