@@ -106,12 +106,51 @@ def duplicate_entry(address: AddressState, event) -> TrailEntry:
                   f"event_id {event.event_id} already applied -> ignored")
 
 
+LINK_DECISION = "no change to the address"
+
+
 def link_entry(address: AddressState | None, link) -> TrailEntry:
     """A contact's `contact` event lists the address, or no longer does (a `Link` command)."""
     verb = "now lists" if link.linked else "no longer lists"
     return TrailEntry(
-        link.at, link.event_id, f"contact {link.contact_id} {verb} this address", "no change to the address",
+        link.at, link.event_id, f"contact {link.contact_id} {verb} this address", LINK_DECISION,
         address.state if address else "active",
         sorted(address.reasons) if address else [],
         address.soft_count() if address else 0,
     )
+
+
+def links_in_time(entries: list[TrailEntry]) -> list[TrailEntry]:
+    """The trail with each contact's link placed among the address's own entries by its time.
+
+    A link reaches the address through the contact's partition, so live it arrives after
+    address events the log had after the contact event; it changes nothing, so it may stand
+    anywhere: here, before the first entry of a later time, as in a log written in time
+    order (export-log places `contact` events the same way, so explain of an exported log
+    agrees). A link shows the address as the entry before it left it, as it would there."""
+    links = sorted((e for e in entries if _is_link(e)), key=lambda e: e.at)
+    if not links:
+        return entries
+    placed: list[TrailEntry] = []
+    i = 0
+
+    def place(link: TrailEntry) -> None:
+        before = placed[-1] if placed else None
+        placed.append(msgspec.structs.replace(
+            link, state=before.state if before else "active", reasons=before.reasons if before else [],
+            soft_bounces=before.soft_bounces if before else 0))
+
+    for entry in entries:
+        if _is_link(entry):
+            continue
+        while i < len(links) and links[i].at <= entry.at:
+            place(links[i])
+            i += 1
+        placed.append(entry)
+    for link in links[i:]:
+        place(link)
+    return placed
+
+
+def _is_link(entry: TrailEntry) -> bool:
+    return entry.decision == LINK_DECISION and entry.event.startswith("contact ")

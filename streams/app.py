@@ -22,7 +22,7 @@ from partitions.address import AddressEntry, AddressProcessor, pending_deadlines
 from partitions.commands import decode_address_command, decode_contact_command, encode
 from partitions.contact import ContactEntry, ContactProcessor
 from partitions.routing import ADDRESS, CONTACT, Router
-from projections.audit import TrailEntry
+from projections.audit import TrailEntry, links_in_time
 from projections.normalize import AddressNormalizer, address_key
 from schemas.events import InvalidEvent, Tick, decode_event, encode_event
 from streams import fence, metrics
@@ -455,7 +455,7 @@ class Pipeline:
     def lookup_trail(self, key: str, entry: AddressEntry) -> list[TrailEntry]:
         """The latest TRAIL_LIMIT entries of an address's audit trail, oldest first."""
         found = (self.trails.get(trail_key(key, n)) for n in range(max(0, entry.trail - TRAIL_LIMIT), entry.trail))
-        return [_decode_trail_entry(value) for value in found if value is not None]
+        return links_in_time([_decode_trail_entry(value) for value in found if value is not None])
 
     def lookup_contact(self, contact_id: str) -> ContactEntry | None:
         value = self.contacts.get(contact_id.encode())

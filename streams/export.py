@@ -4,6 +4,8 @@ at the ticks (merge_applied)."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import msgspec
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -76,4 +78,39 @@ def merge_applied(partitions: dict[int, list[bytes]]) -> list[bytes]:
                 merged.extend(segments[p][k])
         if k < rounds:
             merged.extend(sorted({t[k] for t in ticks.values() if k < len(t)}))
-    return merged
+    return _contacts_in_time(merged)
+
+
+class _Timed(msgspec.Struct):
+    type: str
+    occurred_at: datetime | None = None
+    at: datetime | None = None
+
+
+_decode_timed = msgspec.json.Decoder(_Timed).decode
+
+
+def _contacts_in_time(lines: list[bytes]) -> list[bytes]:
+    """`contact` events placed among the rest by their time, before the first line of a later
+    time: where a log written in time order has them. Contacts depend only on their own
+    events and addresses only on theirs, so this changes no state a replay of the log gives;
+    it puts the `contact X now lists this address` entry of explain where it happened (the
+    live trail shows links the same way, projections.audit.links_in_time)."""
+    contacts, rest = [], []
+    for line in lines:
+        try:
+            timed = _decode_timed(line)
+        except msgspec.DecodeError:  # not an event: it keeps its place
+            rest.append((None, line))
+            continue
+        (contacts if timed.type == "contact" else rest).append((timed.occurred_at or timed.at, line))
+    if not contacts:
+        return lines
+    contacts.sort(key=lambda pair: pair[0])
+    placed, i = [], 0
+    for at, line in rest:
+        while at is not None and i < len(contacts) and contacts[i][0] <= at:
+            placed.append(contacts[i][1])
+            i += 1
+        placed.append(line)
+    return placed + [line for _, line in contacts[i:]]

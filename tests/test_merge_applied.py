@@ -23,3 +23,23 @@ def test_ticks_compare_as_times_not_as_text():
     # "…00.5Z" sorts before "…00Z" as text but is later as a time
     early, late = tick("2026-03-01T00:00:00Z"), tick("2026-03-01T00:00:00.5Z")
     assert merge_applied({0: [early, b"a", late, b"b"]}) == [early, b"a", late, b"b"]
+
+
+def _contact(event_id: str, at: str) -> bytes:
+    return (b'{"type":"contact","event_id":"%s","occurred_at":"%s","contact_id":"c-1","emails":[],"phones":[]}'
+            % (event_id.encode(), at.encode()))
+
+
+def _report(event_id: str, at: str) -> bytes:
+    return (b'{"type":"delivery","event_id":"%s","occurred_at":"%s","channel":"email","address":"a@b.se",'
+            b'"message_id":"m","status":"sent"}' % (event_id.encode(), at.encode()))
+
+
+def test_contact_events_stand_where_their_time_puts_them_among_the_rest():
+    """Issue 16: a contact event applied by its own partition after address events that came
+    later in the log is exported before them, where a log in time order has it."""
+    early, late = _report("r1", "2026-03-01T08:00:00Z"), _report("r2", "2026-03-01T10:00:00Z")
+    contact = _contact("c1", "2026-03-01T09:00:00Z")
+    t1 = tick("2026-03-01T12:00:00Z")
+    merged = merge_applied({0: [early, late, t1], 1: [contact, t1]})
+    assert merged == [early, contact, late, t1]

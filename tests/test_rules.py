@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+import msgspec
 import pytest
 
 from replay import runner
@@ -367,3 +368,18 @@ def test_a_first_report_builds_what_apply_report_makes_of_a_new_message(status, 
     expected = MessageState(sendout_id="so-1", contacts=["c-1"])
     apply_report(expected, status, when, *details)
     assert first_report(status, when, *details, "so-1", ["c-1"]) == expected
+
+
+def test_a_live_trail_shows_a_contacts_link_where_its_time_puts_it_and_as_replay_does():
+    """Issue 16: live, a link reaches the address after events the log had after the contact
+    event; shown by its time, the trail reads as explain of the log reads it."""
+    from projections.audit import links_in_time
+
+    log = [contact("c-1", at(0), emails=["anna@example.com"]),
+           delivery("anna@example.com", "m-1", "hard_bounce", at(1)),
+           delivery("anna@example.com", "m-2", "sent", at(2))]
+    in_log_order = fold(log, audit=["*"]).trail[ANNA]
+    assert in_log_order[0].event == "contact c-1 now lists this address"
+    link, *rest = in_log_order
+    arrived_late = rest[:1] + [msgspec.structs.replace(link, state="blocked", reasons=["hard_bounce"])] + rest[1:]
+    assert links_in_time(arrived_late) == in_log_order

@@ -38,6 +38,22 @@ def test_the_scenario_log_live_equals_replay_and_so_does_the_exported_log(cluste
     for name in ("addresses.jsonl", "contacts.jsonl"):
         assert (cluster.workdir / "replay" / name).read_bytes() == (cluster.workdir / "replay-export" / name).read_bytes()
 
+    # issue 16: the live audit trail lists what explain of the log lists, in the same order,
+    # and so does explain of the exported log (contact events where their time puts them),
+    # but for duplicates
+    address = "mats.lindqvist@example.net"
+    status, body = worker.get(f"/addresses/email/{address}")
+    live = msgspec.json.decode(body)["trail"]
+    explained = [msgspec.json.decode(line) for line in
+                 cluster.cli("explain", "email", address, "--events", str(SAMPLE), "--json").stdout.splitlines()]
+    assert any(e["event"].startswith("contact c-1007") for e in live)
+    assert live == explained
+    from_export = [msgspec.json.decode(line) for line in
+                   cluster.cli("explain", "email", address, "--events", str(exported), "--json").stdout.splitlines()]
+    # the applied log holds what was applied: a duplicate's "already applied" is not in it
+    assert from_export == [e for e in explained if "already applied" not in e["decision"]]
+    assert len(from_export) < len(explained)  # the sample has a duplicate for this address
+
 
 def test_a_worker_restarted_mid_log_with_its_state_directory_deleted_still_equals_replay(cluster):
     first, second = cluster.halves(SAMPLE)
