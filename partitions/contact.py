@@ -95,9 +95,13 @@ class _Batch:
             if messages is None:
                 entry = self.entry(command.contact_id)
                 messages = self.messages[command.contact_id] = {_identity(m): m for m in entry.messages}
-            messages[_identity(record)] = record
-            if command.new:
+            identity = _identity(record)
+            # a message the card lists is not counted again: `new` comes twice when a batch of
+            # the address partition is processed twice (at-least-once, or a transaction whose
+            # offsets a restarted worker did not yet see committed)
+            if command.new and identity not in messages:
                 self.entries[command.contact_id].messages_total += 1
+            messages[identity] = record
         elif kind is AddressUpdate:
             entry = self.entry(command.contact_id)
             if command.key in entry.contact.addresses:  # else stale: sent before an unlink

@@ -6,18 +6,21 @@ from __future__ import annotations
 
 import random
 from collections import deque
+from datetime import datetime, timezone
 from pathlib import Path
 
 import msgspec
 import pytest
 
 from partitions.address import AddressProcessor, pending_deadlines
+from partitions.commands import MessageUpdate
 from partitions.contact import ContactProcessor
 from partitions.routing import ADDRESS, CONTACT, Router, partition_for
 from projections.normalize import AddressNormalizer
 from projections.policy import Policy
 from replay.runner import fold
 from schemas.events import decode_event
+from schemas.records import MessageRecord
 from tests.test_properties import mixed_logs
 
 from hypothesis import given, settings
@@ -96,3 +99,16 @@ def test_the_sample_log_through_partitions_equals_replay(partitions, seed):
 @given(mixed_logs(), st.integers(1, 4), st.integers(0, 1000))
 def test_any_log_through_partitions_equals_replay(events, partitions, seed):
     assert_equals_replay([msgspec.json.encode(e) for e in events], partitions, seed)
+
+
+def test_a_new_message_said_twice_is_counted_once():
+    """A batch of the address partition processed again says `new` again (at-least-once, or a
+    restart that read its offsets before their transaction completed)."""
+    stored = {}
+    record = MessageRecord("m-1", "email", "anna@example.com", None, "sent", "Sent", None, None,
+                           datetime(2026, 3, 1, tzinfo=timezone.utc))
+    update = MessageUpdate("c-1", "email:anna@example.com", record, new=True)
+    for _ in range(2):
+        result = ContactProcessor(stored.get).process([update])
+        stored.update(result.entries)
+    assert stored["c-1"].messages_total == 1

@@ -205,4 +205,9 @@ def _card_difference(live: dict | None, replayed: dict) -> str:
         for k in sorted(mine.keys() | theirs.keys()):
             if mine.get(k) != theirs.get(k):
                 parts.append(f"{field} {k}: live {mine.get(k)} replay {theirs.get(k)}")
-    return "; ".join(parts) or "same addresses and messages, other fields differ"
+    parts += [f"{field}: live {live.get(field)!r} replay {replayed.get(field)!r}"
+              for field in sorted(live.keys() | replayed.keys() - {"addresses", "messages"})
+              if field not in ("addresses", "messages") and live.get(field) != replayed.get(field)]
+    if not parts and live != replayed:
+        parts.append("the same fields in another order")
+    return "; ".join(parts)
