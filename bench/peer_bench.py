@@ -37,7 +37,7 @@ from pathlib import Path
 import msgspec
 
 from bench.pipeline_bench import applied_rate, generate, measure_marked, measure_naive
-from bounceback.local import LocalWorker
+from streams.local_workers import LocalWorker
 from partitions.routing import partition_for
 from schemas.events import decode_event, encode_event
 from streams.admin import ensure_topics
