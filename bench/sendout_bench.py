@@ -28,7 +28,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from ingress.kafka import publish_lines
-from projections.normalize import AddressNormalizer
+from projections.normalise import AddressNormaliser
 from projections.sendout import SendoutPlan
 from sendout.client import SuppressionClient
 from sendout.planner import EVENTS, plan_audience
@@ -194,7 +194,7 @@ def main() -> None:
                 audience = workdir / f"audience-{channel}.csv"
                 write_audience(audience, channel, args.audience, args.records)
                 csv_rate = args.audience / raw_csv(audience)
-                plan = SendoutPlan("so-bench", channel, "marketing", 10.0, client.reasons_of_key, AddressNormalizer())
+                plan = SendoutPlan("so-bench", channel, "marketing", 10.0, client.reasons_of_key, AddressNormaliser())
                 t = time.perf_counter()
                 summary = plan_audience(str(audience), plan, workdir / f"plan-{channel}", AT)
                 elapsed = time.perf_counter() - t

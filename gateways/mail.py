@@ -39,7 +39,7 @@ from gateways.classify import Classifier
 from gateways.common import bad
 from gateways.mail_parts import SkippedRecipient
 from projections.intake import normalise_event
-from projections.normalize import AddressNormalizer
+from projections.normalise import AddressNormaliser
 from schemas.events import Event, InvalidEvent
 
 _AUTO_SUBJECT = re.compile(
@@ -108,7 +108,7 @@ def parse(raw: bytes, classifier: Classifier, arrived: datetime | None = None) -
               "(message/feedback-report), no plain-text bounce of a known family, and not an auto-reply")
 
 
-def ingest(raw: bytes, classifier: Classifier, normalise: AddressNormalizer,
+def ingest(raw: bytes, classifier: Classifier, normalise: AddressNormaliser,
            arrived: datetime | None = None) -> MailResult:
     """`parse`, then each event's address normalised as the pipeline will: a recipient the
     normaliser refuses is skipped with its reason, the rest are kept."""

@@ -19,9 +19,9 @@ from datetime import datetime
 from email.message import Message
 
 from gateways.common import bad, from_rfc2822
-from projections.normalize import AddressNormalizer, InvalidAddress
+from projections.normalise import AddressNormaliser, InvalidAddress
 
-_NORMALISE = AddressNormalizer()
+_NORMALISE = AddressNormaliser()
 _POLICY = email.policy.default
 
 

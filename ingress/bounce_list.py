@@ -18,7 +18,7 @@ from typing import BinaryIO
 from ingress.kafka import kafka_publisher
 from ingress.publisher import Window
 from projections.bounce_list import MAX_LINE_BYTES, BounceListReader, Entry, Invalid, Summary
-from projections.normalize import AddressNormalizer
+from projections.normalise import AddressNormaliser
 
 # a list names each address about once: memos of the addresses seen would only grow
 MEMO_LIMIT = 4096
@@ -90,7 +90,7 @@ def import_file(
 ) -> Summary:
     """Read the file at `path` and publish every valid row's event to `target` (bootstrap
     servers, topic, partitions; None: a dry run)."""
-    normalise = AddressNormalizer(region, cache_limit=MEMO_LIMIT)
+    normalise = AddressNormaliser(region, cache_limit=MEMO_LIMIT)
     reader = BounceListReader(list_name, channel, os.path.basename(path), occurred_at, normalise)
 
     async def run() -> Summary:

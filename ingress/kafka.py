@@ -11,7 +11,7 @@ from aiokafka import AIOKafkaProducer
 
 from ingress.publisher import Headers, InboundPublisher
 from partitions.routing import Router
-from projections.normalize import AddressNormalizer
+from projections.normalise import AddressNormaliser
 from schemas.records import RejectedLine
 
 
@@ -36,7 +36,7 @@ class KafkaProducer:
 
 
 @asynccontextmanager
-async def kafka_publisher(bootstrap: str, topic: str, partitions: int, normalise: AddressNormalizer,
+async def kafka_publisher(bootstrap: str, topic: str, partitions: int, normalise: AddressNormaliser,
                           memo_limit: int | None = None) -> AsyncIterator[InboundPublisher]:
     """An InboundPublisher (see there for `memo_limit`) on a producer started here and
     stopped on leaving."""
@@ -53,5 +53,5 @@ async def publish_lines(lines: Iterable[bytes], bootstrap: str, topic: str, part
                         on_line: Callable[[int], None] | None = None) -> tuple[int, list[RejectedLine]]:
     """Publish a log (one event per line) in order: the events published, and each invalid
     line with its number and reason."""
-    async with kafka_publisher(bootstrap, topic, partitions, AddressNormalizer(default_region)) as publisher:
+    async with kafka_publisher(bootstrap, topic, partitions, AddressNormaliser(default_region)) as publisher:
         return await publisher.publish_lines(lines, on_line)

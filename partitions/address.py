@@ -33,7 +33,7 @@ from projections.addresses import (
 from projections.audit import TrailEntry, deadline_entry, duplicate_entry, event_entry, link_entry, snapshot
 from projections.deadlines import DeadlineQueue
 from projections.messages import MessageState
-from projections.normalize import address_key
+from projections.normalise import address_key
 from projections.policy import Policy
 from schemas.events import Delivery, Tick
 from schemas.records import AddressRecord

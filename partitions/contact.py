@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import msgspec
 
 from projections.contacts import ContactState, render_contact, set_addresses, sort_messages
-from projections.normalize import address_key, split_key
+from projections.normalise import address_key, split_key
 from schemas.events import Contact
 from schemas.records import CARD_MESSAGES, AddressRecord, ContactRecord, MessageRecord
 from partitions.commands import AddressUpdate, ContactSeen, Link, MessageUpdate

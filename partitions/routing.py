@@ -11,7 +11,7 @@ from __future__ import annotations
 import struct
 
 from projections.intake import normalise_event
-from projections.normalize import AddressNormalizer, address_key
+from projections.normalise import AddressNormaliser, address_key
 from schemas.events import Contact, Event, Tick
 
 # Where an inbound event goes.
@@ -73,7 +73,7 @@ class Partitioner:
 class Router:
     """Normalises an inbound event's addresses (RULES.md §1) and names its owner."""
 
-    def __init__(self, partitions: int, normalise: AddressNormalizer) -> None:
+    def __init__(self, partitions: int, normalise: AddressNormaliser) -> None:
         self.partition = Partitioner(partitions)
         self.normalise = normalise
         # per channel: an address as written -> (normalised address, owner partition), so a

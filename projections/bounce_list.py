@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from projections.hashset import HashSet
-from projections.normalize import AddressNormalizer, InvalidAddress
+from projections.normalise import AddressNormaliser, InvalidAddress
 from schemas.events import BounceList
 
 LISTS = ("bounced", "unsubscribed")
@@ -115,7 +115,7 @@ class BounceListReader:
     order, keeping the running `summary`."""
 
     def __init__(self, list_name: str, channel: str, source: str, occurred_at: datetime,
-                 normalise: AddressNormalizer) -> None:
+                 normalise: AddressNormaliser) -> None:
         if list_name not in LISTS:
             raise ValueError(f"list must be one of {', '.join(LISTS)}, not {list_name!r}")
         if channel not in CHANNELS:

@@ -14,7 +14,7 @@ from operator import attrgetter
 
 import msgspec
 
-from projections.normalize import split_key
+from projections.normalise import split_key
 from schemas.records import CARD_MESSAGES, AddressRecord, ContactRecord, MessageRecord
 
 

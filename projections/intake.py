@@ -6,11 +6,11 @@ field named, so a contact is never stored with half of its addresses.
 
 from __future__ import annotations
 
-from projections.normalize import AddressNormalizer, InvalidAddress
+from projections.normalise import AddressNormaliser, InvalidAddress
 from schemas.events import Contact, Event, InvalidEvent, Tick
 
 
-def normalise_event(event: Event, normalise: AddressNormalizer) -> Event:
+def normalise_event(event: Event, normalise: AddressNormaliser) -> Event:
     """Rewrite the event's addresses to their normalised form, or raise InvalidEvent."""
     kind = type(event)
     if kind is Tick:
@@ -31,7 +31,7 @@ def normalise_event(event: Event, normalise: AddressNormalizer) -> Event:
     return event
 
 
-def _normalise_all(normalise: AddressNormalizer, channel: str, values: list[str], field: str) -> list[str]:
+def _normalise_all(normalise: AddressNormaliser, channel: str, values: list[str], field: str) -> list[str]:
     out = []
     for i, value in enumerate(values):
         try:

@@ -15,7 +15,7 @@ from datetime import datetime
 
 import msgspec
 
-from projections.normalize import AddressNormalizer, InvalidAddress, address_key
+from projections.normalise import AddressNormaliser, InvalidAddress, address_key
 from schemas.events import Delivery, encode_event
 
 PURPOSES = ("marketing", "transactional")
@@ -124,7 +124,7 @@ class SendoutPlan:
     a `channel:address` key (an empty list or None when it is not suppressed)."""
 
     def __init__(self, sendout_id: str, channel: str, purpose: str, control_percent: float,
-                 reasons_of: Callable[[str], list[str] | None], normalise: AddressNormalizer | None = None) -> None:
+                 reasons_of: Callable[[str], list[str] | None], normalise: AddressNormaliser | None = None) -> None:
         check_sendout_id(sendout_id)
         if channel not in ("email", "sms"):
             raise ValueError(f"channel must be email or sms, not {channel!r}")
@@ -137,9 +137,9 @@ class SendoutPlan:
         # numbers'), or None when every contact is drawn (2**64 has no 8 bytes)
         self._threshold_bytes = self.threshold.to_bytes(8, "big") if self.threshold < 2**64 else None
         self.reasons_of = reasons_of
-        self.normalise = normalise or AddressNormalizer()
+        self.normalise = normalise or AddressNormaliser()
         # an audience repeats few addresses, and both channels have a fast way for the common
-        # spellings (projections/normalize.py, projections/phone.py): a memo would cost more
+        # spellings (projections/normalise.py, projections/phone.py): a memo would cost more
         # than it saves
         self._normalise = self.normalise.of_channel(channel)
         # the draw hashes sendout_id NUL contact_id: the send-out's part is hashed once

@@ -28,7 +28,7 @@ from partitions.contact import ContactEntry, ContactProcessor
 from partitions.routing import ADDRESS, CONTACT, Router
 from projections.addresses import AddressState
 from projections.audit import TrailEntry
-from projections.normalize import AddressNormalizer, address_key
+from projections.normalise import AddressNormaliser, address_key
 from projections.policy import Policy
 from schemas.events import Contact, InvalidEvent, Tick, decode_event
 from schemas.records import AddressRecord, ContactRecord, RejectedLine
@@ -62,7 +62,7 @@ class Share:
         send_link: Callable[[int, Link], None] = _ignore,
         send_command: Callable[[int, object], None] = _ignore,
     ) -> None:
-        self.router = Router(partitions, AddressNormalizer(policy.default_region))
+        self.router = Router(partitions, AddressNormaliser(policy.default_region))
         self.address_tables: dict[int, dict[str, AddressEntry]] = {p: {} for p in address_partitions}
         self.contact_tables: dict[int, dict[str, ContactEntry]] = {p: {} for p in contact_partitions}
         self.address_processors = {p: AddressProcessor(policy, t.get, audit=audit) for p, t in self.address_tables.items()}

@@ -39,7 +39,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import IncompatibleBrokerVersion, KafkaError, OffsetOutOfRangeError
 from rocksdict import BlockBasedOptions, Cache, Options, Rdict, WriteBatch
 
-from projections.normalize import AddressNormalizer, address_key
+from projections.normalise import AddressNormaliser, address_key
 from projections.sendout import excluding_reasons
 from schemas.records import AddressRecord
 from sendout.topic_metadata import TopicIdsUnsupported, TopicMetadata, topic_metadata
@@ -109,7 +109,7 @@ class SuppressionClient:
         self.bootstrap = bootstrap
         self.path = Path(path)
         self.topic = topic
-        self.normalise = AddressNormalizer(default_region)
+        self.normalise = AddressNormaliser(default_region)
         self.poll_ms = poll_ms
         self.cache_mb = cache_mb
         # seconds without an answer from the broker before the view counts as stale

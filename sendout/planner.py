@@ -10,7 +10,7 @@ from pathlib import Path
 
 import msgspec
 
-from projections.normalize import address_key
+from projections.normalise import address_key
 from projections.sendout import SendoutPlan, Summary
 from schemas.records import AddressRecord
 from sendout.audience import AudienceReader

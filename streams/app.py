@@ -23,7 +23,7 @@ from partitions.commands import decode_address_command, decode_contact_command, 
 from partitions.contact import ContactEntry, ContactProcessor
 from partitions.routing import ADDRESS, CONTACT, Router
 from projections.audit import TrailEntry, links_in_time
-from projections.normalize import AddressNormalizer, address_key
+from projections.normalise import AddressNormaliser, address_key
 from schemas.events import InvalidEvent, Tick, decode_event, encode_event
 from streams import fence, metrics
 from streams.commit_gate import CommitGate
@@ -154,7 +154,7 @@ class Pipeline:
         self.tables = tuple(app.Table(name, **table) for name in TABLES)
         self.addresses, self.contacts, self.clocks, self.trails = self.tables
 
-        self.normalise = AddressNormalizer(settings.policy.default_region)
+        self.normalise = AddressNormaliser(settings.policy.default_region)
         self.router = Router(settings.partitions, self.normalise)
         # the address processor of each partition held: its clock and deadline queue are
         # derived from the tables, so it is dropped when partitions move and built again

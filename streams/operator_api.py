@@ -33,7 +33,7 @@ from faust.web import View
 from ingress.bounce_list import MEMO_LIMIT, import_rows
 from ingress.publisher import Headers, InboundPublisher, Send, checked_bytes
 from projections.bounce_list import CHANNELS, LISTS, BounceListReader, Invalid
-from projections.normalize import AddressNormalizer, InvalidAddress, address_key
+from projections.normalise import AddressNormaliser, InvalidAddress, address_key
 from schemas.events import InvalidEvent, Unblock
 from streams.inbound import faust_send
 from streams.urls import BOUNCE_LISTS_ROUTE, UNBLOCK_ROUTE, address_path
@@ -238,7 +238,7 @@ def install_operator_views(pipeline, reply) -> None:
                                              f"{SOURCE_MAX_CHARS} (query parameter `source`)"}, 400)
             dry_run = query.get("dry_run", "") not in ("", "0", "false", "no")
             reader = BounceListReader(list_name, channel, source, datetime.now(timezone.utc),
-                                      AddressNormalizer(pipeline.settings.policy.default_region, cache_limit=MEMO_LIMIT))
+                                      AddressNormaliser(pipeline.settings.policy.default_region, cache_limit=MEMO_LIMIT))
             invalid: list[dict] = []
 
             def keep(item: Invalid) -> None:

@@ -15,7 +15,7 @@ from html import escape
 from pathlib import Path
 from string import Template
 
-from projections.normalize import address_key
+from projections.normalise import address_key
 from schemas.records import AddressRecord, ContactRecord, MessageRecord
 from streams.operator_api import ACTOR_MAX_CHARS, NOTE_MAX_CHARS
 from streams.urls import address_path, contact_path, unblock_path

@@ -8,7 +8,7 @@ from faust.exceptions import SameNode
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
-from projections.normalize import InvalidAddress
+from projections.normalise import InvalidAddress
 from streams import metrics, pages, web_guard
 from streams.operator_api import install_operator_views
 from streams.urls import ADDRESS_ROUTE, CONTACT_ROUTE

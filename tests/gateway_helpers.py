@@ -18,7 +18,7 @@ from cryptography.x509.oid import NameOID
 from gateways import sns
 from ingress.publisher import InboundPublisher
 from partitions.routing import Router
-from projections.normalize import AddressNormalizer
+from projections.normalise import AddressNormaliser
 from schemas.events import encode_event
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)  # the gateway's clock in the HTTP tests
@@ -105,7 +105,7 @@ class Collected(InboundPublisher):
     broker)."""
 
     def __init__(self, fail: bool = False) -> None:
-        super().__init__(_no_broker, "events", Router(4, AddressNormalizer()), "dead-letters")
+        super().__init__(_no_broker, "events", Router(4, AddressNormaliser()), "dead-letters")
         self.batches: list[list] = []
         self.letters: list = []  # dead letters: gateways.service.batches.Letter (raw, reason, source, item)
         self.fail = fail

@@ -22,7 +22,7 @@ from projections.bounce_list import (
     detect_delimiter,
 )
 from projections.hashset import HashSet
-from projections.normalize import AddressNormalizer
+from projections.normalise import AddressNormaliser
 from replay.runner import fold
 from schemas.events import encode_event
 
@@ -32,7 +32,7 @@ THREE = {"email:anna@example.com", "email:bob@example.org", "sms:+46701234567"}
 
 
 def read(data: bytes, list_name="bounced", channel="auto"):
-    reader = BounceListReader(list_name, channel, "test.csv", AT, AddressNormalizer("SE"))
+    reader = BounceListReader(list_name, channel, "test.csv", AT, AddressNormaliser("SE"))
     items = list(reader.read(file_lines(io.BytesIO(data))))
     return items, reader.summary
 

@@ -17,7 +17,7 @@ from ingress.bounce_list import import_rows
 from ingress.publisher import DeadLetter, InboundPublisher
 from partitions.routing import Router, partition_for
 from projections.bounce_list import BounceListReader
-from projections.normalize import AddressNormalizer, address_key
+from projections.normalise import AddressNormaliser, address_key
 from schemas.events import InvalidEvent, decode_event
 from tests.helpers import T0, at, contact, delivery, lines, tick
 
@@ -64,7 +64,7 @@ async def until(condition) -> None:
 
 
 def publisher(producer: Producer, window: int = 1000, **kwargs) -> InboundPublisher:
-    return InboundPublisher(producer.send, "events", Router(PARTITIONS, AddressNormalizer()), "dead-letters",
+    return InboundPublisher(producer.send, "events", Router(PARTITIONS, AddressNormaliser()), "dead-letters",
                             window=window, **kwargs)
 
 
@@ -219,7 +219,7 @@ def test_a_bounce_list_is_published_row_by_row_and_invalid_rows_reported(tmp_pat
     producer = Producer()
     path = tmp_path / "list.csv"
     path.write_bytes(b"email\nAnna@Example.com\nnot-an-address\nbob@example.org\nanna@example.com\n")
-    reader = BounceListReader("bounced", "auto", "list.csv", T0, AddressNormalizer())
+    reader = BounceListReader("bounced", "auto", "list.csv", T0, AddressNormaliser())
     invalid = []
 
     async def read():

@@ -30,8 +30,8 @@ ARRIVED = datetime(2026, 1, 1, tzinfo=timezone.utc)  # only for the one mail wit
 
 def _read(raw: bytes):
     if "normalise" in inspect.signature(getattr(mail, "ingest", mail.parse)).parameters:
-        from projections.normalize import AddressNormalizer
-        return mail.ingest(raw, default_classifier(), AddressNormalizer(), arrived=ARRIVED)
+        from projections.normalise import AddressNormaliser
+        return mail.ingest(raw, default_classifier(), AddressNormaliser(), arrived=ARRIVED)
     return mail.parse(raw, default_classifier())
 
 

@@ -15,7 +15,7 @@ import schemas.events
 from schemas.events import Unblock, decode_event
 from ingress.publisher import InboundPublisher
 from partitions.routing import Router
-from projections.normalize import AddressNormalizer
+from projections.normalise import AddressNormaliser
 from streams.operator_api import (
     ACTOR_MAX_CHARS,
     NOTE_MAX_CHARS,
@@ -142,7 +142,7 @@ def test_a_producer_error_through_the_publisher_is_a_503_with_its_reason(fails):
         return ack
 
     async def publish():
-        sends = InboundPublisher(answered(send), "events", Router(4, AddressNormalizer())).window()
+        sends = InboundPublisher(answered(send), "events", Router(4, AddressNormaliser())).window()
         await sends.publish(unblock({"actor": "ops", "note": "restored"})[0])
         await sends.flush()
 

@@ -16,7 +16,7 @@ from partitions.address import AddressProcessor, pending_deadlines
 from partitions.commands import MessageUpdate
 from partitions.contact import ContactProcessor
 from partitions.routing import ADDRESS, CONTACT, Router, partition_for
-from projections.normalize import AddressNormalizer
+from projections.normalise import AddressNormaliser
 from projections.policy import Policy
 from replay.runner import fold
 from schemas.events import decode_event
@@ -32,7 +32,7 @@ SAMPLE = Path(__file__).resolve().parent.parent / "examples" / "sample.jsonl"
 def run_pipeline(lines: list[bytes], partitions: int, rng: random.Random, restarts: bool = True):
     """Route a log through address and contact partitions like the live pipeline does."""
     policy = Policy()
-    router = Router(partitions, AddressNormalizer())
+    router = Router(partitions, AddressNormaliser())
     address_q = [deque() for _ in range(partitions)]
     contact_q = [deque() for _ in range(partitions)]
     for raw in lines:

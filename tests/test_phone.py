@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from ingress.bounce_list import file_lines
 from projections.bounce_list import BounceListReader, Invalid
 from projections.intake import normalise_event
-from projections.normalize import AddressNormalizer, InvalidAddress
+from projections.normalise import AddressNormaliser, InvalidAddress
 from projections.phone import PUNCTUATION, InvalidPhoneNumber, PhoneNumbers
 from projections.sendout import SendoutPlan
 from schemas.events import Contact, Delivery, InvalidEvent
@@ -46,13 +46,13 @@ SPELLINGS = ["+46701234567", "070-123 45 67", "0701234567", "+46 70 123 45 67", 
 @pytest.mark.parametrize("raw", sorted(NOT_A_NUMBER))
 def test_a_value_with_anything_but_a_number_in_it_is_invalid(raw):
     with pytest.raises(InvalidAddress, match="invalid phone number") as caught:
-        AddressNormalizer("SE")("sms", raw)
+        AddressNormaliser("SE")("sms", raw)
     assert NOT_A_NUMBER[raw] in str(caught.value)
 
 
 @pytest.mark.parametrize("raw", SPELLINGS)
 def test_the_usual_spellings_of_a_number_are_one_number(raw):
-    assert AddressNormalizer("SE")("sms", raw) == "+46701234567"
+    assert AddressNormaliser("SE")("sms", raw) == "+46701234567"
 
 
 def test_an_extension_is_refused_even_where_phonenumbers_would_read_one():
@@ -63,14 +63,14 @@ def test_an_extension_is_refused_even_where_phonenumbers_would_read_one():
 
 
 def test_invalid_and_merely_possible_numbers_stay_invalid():
-    normalise = AddressNormalizer("SE")
+    normalise = AddressNormaliser("SE")
     for raw in ("12", "+46 70 123", "070 123 45 67 8", "+999 1234567", "0701234567 0709876543"):
         with pytest.raises(InvalidAddress):
             normalise("sms", raw)
 
 
 def test_events_with_such_an_address_are_rejected_naming_the_field():
-    normalise = AddressNormalizer("SE")
+    normalise = AddressNormaliser("SE")
     report = Delivery(event_id="e-1", occurred_at=AT, channel="sms", address="0701234567;0709876543",
                       message_id="m-1", status="hard_bounce")
     with pytest.raises(InvalidEvent, match=r"';' is not part of a phone number .* - at `\$.address`"):
@@ -82,7 +82,7 @@ def test_events_with_such_an_address_are_rejected_naming_the_field():
 
 
 def test_a_bounce_list_row_with_such_an_address_is_invalid():
-    reader = BounceListReader("bounced", "sms", "list.csv", AT, AddressNormalizer("SE"))
+    reader = BounceListReader("bounced", "sms", "list.csv", AT, AddressNormaliser("SE"))
     items = list(reader.read(file_lines(io.BytesIO(b"phone\n0701234567x\n+46 70 123 45 67\n"))))
     assert [type(i).__name__ for i in items] == ["Invalid", "Entry"]
     assert isinstance(items[0], Invalid) and "'x' is not part of a phone number" in items[0].reason

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from replay.runner import fold, write_outputs
-from projections import normalize
+from projections import normalise
 from schemas.events import EMAIL_REPORT_STATUSES, SMS_REPORT_STATUSES
 from tests.helpers import at, bounce_list, contact, delivery, lines, tick, unblock, address_event
 
@@ -111,10 +111,10 @@ def test_replaying_a_log_twice_gives_identical_bytes(tmp_path_factory, events):
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.from_regex(normalize._PLAIN_EMAIL, fullmatch=True))
+@given(st.from_regex(normalise._PLAIN_EMAIL, fullmatch=True))
 def test_the_fast_email_path_never_accepts_what_email_validator_rejects(value):
     try:
-        fast = normalize._email(value)
-    except normalize.InvalidAddress:
+        fast = normalise._email(value)
+    except normalise.InvalidAddress:
         return
     validate_email(fast, check_deliverability=False, test_environment=True)

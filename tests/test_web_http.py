@@ -12,14 +12,14 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from projections.normalize import AddressNormalizer
+from projections.normalise import AddressNormaliser
 from streams import web_guard
 from streams.urls import ADDRESS_ROUTE, CONTACT_ROUTE, UNBLOCK_ROUTE, address_path, contact_path, unblock_path
 from tests.odd_addresses import ODD_CONTACTS, ODD_EMAILS, ODD_PHONES
 
 
 def test_the_odd_addresses_are_ones_the_normaliser_accepts_unchanged():
-    normalise = AddressNormalizer()
+    normalise = AddressNormaliser()
     assert [normalise("email", a) for a in ODD_EMAILS] == ODD_EMAILS
     assert [normalise("sms", p) for p in ODD_PHONES] == ODD_PHONES
 

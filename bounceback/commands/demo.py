@@ -18,7 +18,7 @@ from rich.console import Console
 
 from bounceback.wording import plural
 from ingress.kafka import publish_lines
-from projections.normalize import address_key
+from projections.normalise import address_key
 from replay.runner import file_lines, fold
 from schemas.records import AddressRecord, ContactRecord
 from streams.admin import ensure_topics

@@ -16,7 +16,7 @@ from gateways.service.app import Gateway, serve
 from ingress.kafka import KafkaProducer
 from ingress.publisher import InboundPublisher
 from partitions.routing import Router
-from projections.normalize import AddressNormalizer
+from projections.normalise import AddressNormaliser
 from streams.admin import ensure_topics
 
 
@@ -42,7 +42,7 @@ def gateway(config_path, host, port, broker, partitions, topic_prefix, region, l
         raise click.UsageError(str(exc)) from None
     pipeline = settings(broker, partitions, topic_prefix, region=region)
     producer = KafkaProducer(broker)
-    publisher = InboundPublisher(producer.send, pipeline.topics.inbound, Router(partitions, AddressNormalizer(region)),
+    publisher = InboundPublisher(producer.send, pipeline.topics.inbound, Router(partitions, AddressNormaliser(region)),
                                  pipeline.topics.dead_letters)
     try:
         gw = Gateway(config, publisher)

@@ -21,7 +21,7 @@ from gateways.smpp import Reader, read
 from ingress.kafka import publish_lines
 from ingress.publisher import route
 from partitions.routing import Router
-from projections.normalize import AddressNormalizer
+from projections.normalise import AddressNormaliser
 from schemas.events import encode_event
 from streams.admin import ensure_topics
 from streams.settings import Settings
@@ -68,7 +68,7 @@ def ingest_mail(files, broker, partitions, topic_prefix, region, rules, dry_run)
         classifier = Classifier(override=rules)
     except RulesError as exc:
         raise click.UsageError(str(exc)) from None
-    normalise = AddressNormalizer(region)
+    normalise = AddressNormaliser(region)
     lines: list[bytes] = []
     refused = 0
     for name in files:
@@ -121,7 +121,7 @@ def ingest_receipts(files, broker, partitions, topic_prefix, region, rules, err_
     except (ZoneInfoNotFoundError, ValueError):
         raise click.BadParameter(f"{tz_name!r} is not an IANA time zone", param_hint="--timezone") from None
     at = received_at or datetime.now(timezone.utc)
-    router = Router(partitions, AddressNormalizer(region))
+    router = Router(partitions, AddressNormaliser(region))
     lines: list[bytes] = []
     refused = 0
     for name in files:

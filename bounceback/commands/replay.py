@@ -13,7 +13,7 @@ from bounceback.files import count_lines, readable_log
 from bounceback.options import policy_options, timestamp
 from bounceback.wording import plural
 from partitions.routing import partition_for
-from projections.normalize import AddressNormalizer, InvalidAddress, address_key
+from projections.normalise import AddressNormaliser, InvalidAddress, address_key
 from projections.policy import Policy
 from replay.runner import DEFAULT_PARTITIONS, file_lines, fold, replay_file
 
@@ -65,7 +65,7 @@ def explain(channel: str, address: str, events: str, as_of, as_json: bool, polic
     """Print the audit trail of one address: each event that touched it, in log order,
     and the decision it caused."""
     try:
-        normalised = AddressNormalizer(policy.default_region)(channel, address)
+        normalised = AddressNormaliser(policy.default_region)(channel, address)
     except InvalidAddress as exc:
         raise click.BadParameter(str(exc), param_hint="ADDRESS") from None
     key = address_key(channel, normalised)

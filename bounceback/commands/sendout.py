@@ -11,7 +11,7 @@ import click
 
 from bounceback.options import timestamp
 from ingress.kafka import publish_lines
-from projections.normalize import AddressNormalizer
+from projections.normalise import AddressNormaliser
 from projections.sendout import SendoutPlan, check_sendout_id
 from sendout.audience import AudienceError
 from sendout.client import SuppressionClient
@@ -94,7 +94,7 @@ def plan_sendout(audience, sendout_id, channel, purpose, control_percent, out_di
             click.echo(f"{audience}:{line}: {error}", err=True)
 
     try:
-        plan = SendoutPlan(sendout_id, channel, purpose, control_percent, reasons_of, AddressNormalizer(region))
+        plan = SendoutPlan(sendout_id, channel, purpose, control_percent, reasons_of, AddressNormaliser(region))
         occurred_at = occurred_at or datetime.now(timezone.utc).replace(microsecond=0)
         summary = plan_audience(audience, plan, out, occurred_at, emit_sent, on_invalid)
     except AudienceError as exc:

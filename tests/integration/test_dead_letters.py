@@ -11,7 +11,7 @@ from aiokafka import AIOKafkaProducer
 
 from ingress.publisher import route
 from partitions.routing import Router
-from projections.normalize import AddressNormalizer
+from projections.normalise import AddressNormaliser
 from schemas.events import decode_event
 from tests.helpers import at, delivery, tick
 
@@ -56,7 +56,7 @@ def test_each_kind_of_bad_input_is_dead_lettered_with_a_reason_and_good_events_a
         producer = AIOKafkaProducer(bootstrap_servers=cluster.bootstrap, max_batch_size=1, max_request_size=2_000_000)
         await producer.start()
         try:
-            router = Router(cluster.partitions, AddressNormalizer())
+            router = Router(cluster.partitions, AddressNormaliser())
             bad = list(BAD.items())
             for i, line in enumerate(good_lines):
                 for p in route(decode_event(line), router).partitions:

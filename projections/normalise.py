@@ -49,7 +49,7 @@ def _email(raw: str) -> str:
     return value
 
 
-class AddressNormalizer:
+class AddressNormaliser:
     """Normalises (channel, raw value) pairs; raises InvalidAddress with the reason."""
 
     def __init__(self, default_region: str = "SE", cache_limit: int = _CACHE_LIMIT) -> None:
