@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from projections.hashset import HashSet
-from projections.normalise import AddressNormaliser, InvalidAddress
+from projections.normalise import AddressNormaliser, InvalidAddress, address_key
 from schemas.events import BounceList
 
 LISTS = ("bounced", "unsubscribed")
@@ -187,7 +187,7 @@ class BounceListReader:
             return Invalid(number, str(exc), text)
         digest = _digest(self.list_name, channel, address)
         if not self._seen.add(int.from_bytes(digest[:8], "little")):
-            return Duplicate(number, f"{channel}:{address}")
+            return Duplicate(number, address_key(channel, address))
         event = BounceList(event_id="bl-" + digest.hex(), occurred_at=self.occurred_at, channel=channel,
                            address=address, list=self.list_name, source=self.source)
         return Entry(number, event)

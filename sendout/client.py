@@ -39,7 +39,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import IncompatibleBrokerVersion, KafkaError, OffsetOutOfRangeError
 from rocksdict import BlockBasedOptions, Cache, Options, Rdict, WriteBatch
 
-from projections.normalise import AddressNormaliser, address_key
+from projections.normalise import AddressNormaliser, address_key, split_key
 from projections.sendout import excluding_reasons
 from schemas.records import AddressRecord
 from sendout.topic_metadata import TopicIdsUnsupported, TopicMetadata, topic_metadata
@@ -234,7 +234,7 @@ class SuppressionClient:
         key = self.key(channel, address)
         caught_up = self.caught_up
         reasons = self.reasons_of_key(key) or []
-        return Verdict(channel, key.partition(":")[2], purpose, bool(excluding_reasons(reasons, purpose)),
+        return Verdict(channel, split_key(key)[1], purpose, bool(excluding_reasons(reasons, purpose)),
                        reasons, caught_up)
 
     def is_suppressed(self, channel: str, address: str, purpose: str = "marketing", *,

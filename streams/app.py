@@ -18,6 +18,7 @@ import faust
 import msgspec
 from faust.exceptions import ProducerSendError
 
+from ingress.publisher import InboundPublisher
 from partitions.address import AddressEntry, AddressProcessor, pending_deadlines
 from partitions.commands import decode_address_command, decode_contact_command, encode
 from partitions.contact import ContactEntry, ContactProcessor
@@ -28,6 +29,7 @@ from schemas.events import InvalidEvent, Tick, decode_event, encode_event
 from streams import fence, metrics
 from streams.commit_gate import CommitGate
 from streams.fence import PartitionAnchor, partition_context
+from streams.inbound import faust_send
 from streams.intake import Intake
 from streams.offsets import OffsetLedger
 from streams.settings import TABLES, Settings
@@ -156,6 +158,8 @@ class Pipeline:
 
         self.normalise = AddressNormaliser(settings.policy.default_region)
         self.router = Router(settings.partitions, self.normalise)
+        # what the worker itself puts on the inbound topic (the clock's ticks)
+        self.inbound_publisher = InboundPublisher(faust_send(app), names.inbound, self.router)
         # the address processor of each partition held: its clock and deadline queue are
         # derived from the tables, so it is dropped when partitions move and built again
         self._address_processors: dict[int, AddressProcessor] = {}
@@ -406,19 +410,11 @@ class Pipeline:
         )
 
     async def publish_tick(self) -> None:
-        """The wall clock: a tick into every inbound partition, so each address partition
-        fires its due deadlines inside its own stream."""
-        tick = encode_event(Tick(at=datetime.now(timezone.utc)))
-        for p in range(self.settings.partitions):
-            await self.publish_inbound(tick, p)
-
-    async def publish_inbound(self, value: bytes, partition: int, key: bytes | None = None) -> None:
-        """Put an event on the inbound topic, outside any transaction: it is input to the
-        pipeline, not the output of processing a partition this worker may not hold."""
-        producer = self.app.producer
-        await producer.maybe_start()
-        ack = await producer.send(self.settings.topics.inbound, key, value, partition, None, None)
-        await ack
+        """The wall clock: a tick through the one publisher, which sends it to every inbound
+        partition, so each address partition fires its due deadlines inside its own stream."""
+        sends = self.inbound_publisher.window()
+        await sends.publish(Tick(at=datetime.now(timezone.utc)))
+        await sends.flush()
 
     async def _forget_processors(self, *args, **kwargs) -> None:
         # their clocks and deadline queues are derived from the tables: built again for the

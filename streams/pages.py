@@ -135,7 +135,7 @@ def _reasons(record: AddressRecord, soft_bounce_limit: int) -> str:
 def _address_item(record: AddressRecord, soft_bounce_limit: int) -> str:
     state = record.state
     return (
-        f'<li class="address state-{esc(state)}" data-key="{esc(record.channel)}:{esc(record.address)}" '
+        f'<li class="address state-{esc(state)}" data-key="{esc(address_key(record.channel, record.address))}" '
         f'data-state="{esc(state)}">'
         f'<span class="channel">{esc(CHANNEL_WORDS.get(record.channel, record.channel))}</span>'
         f'<a class="value" href="{esc(address_path(record.channel, record.address))}">{esc(record.address)}</a>'

@@ -8,7 +8,7 @@ from faust.exceptions import SameNode
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
-from projections.normalise import InvalidAddress
+from projections.normalise import InvalidAddress, address_key
 from streams import metrics, pages, web_guard
 from streams.operator_api import install_operator_views
 from streams.urls import ADDRESS_ROUTE, CONTACT_ROUTE
@@ -85,7 +85,7 @@ def install_views(pipeline) -> None:
         if channel not in ("email", "sms"):
             return _json(web, {"error": f"channel must be email or sms, not {channel!r}"}, status=400)
         try:
-            key = f"{channel}:{pipeline.normalise(channel, address)}"
+            key = address_key(channel, pipeline.normalise(channel, address))
         except InvalidAddress as exc:
             return _json(web, {"error": str(exc)}, status=400)
         routed = await route(web, request, pipeline.addresses, key.encode())

@@ -63,6 +63,11 @@ def test_plan_sendout_a_missing_audience(closed):
                         "--broker", closed], "'audience.csv' does not exist")
 
 
+def test_ingest_receipts_a_missing_file_and_a_directory_before_any_broker(closed):
+    _fails_in_one_line(["ingest-receipts", "receipts.txt", "--broker", closed], "'receipts.txt' does not exist")
+    _fails_in_one_line(["ingest-receipts", str(ROOT / "tests"), "--broker", closed], "tests' is a directory")
+
+
 def test_ingest_mail_a_missing_file_and_a_directory(closed):
     _fails_in_one_line(["ingest-mail", "bounce.eml", "--broker", closed], "'bounce.eml' does not exist")
     _fails_in_one_line(["ingest-mail", str(ROOT / "tests" / "mail"), "--broker", closed], "mail' is a directory")

@@ -92,7 +92,7 @@ def ingest_mail(files, broker, partitions, topic_prefix, region, rules, dry_run)
 
 
 @click.command("ingest-receipts")
-@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, allow_dash=True))
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, allow_dash=True))
 @pipeline_options
 @region_option
 @_rules_option
