@@ -3,7 +3,9 @@ with the decision it caused, derived from the state before and after the event."
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
+from typing import TypeVar
 
 import msgspec
 
@@ -11,6 +13,8 @@ from projections.addresses import AddressState
 from projections.policy import Policy
 from projections.statuses import LABELS, SOFT_BOUNCES, address_state
 from schemas.events import BounceList, Delivery, Resubscribe, Unblock, Unsubscribe
+
+T = TypeVar("T")
 
 
 class TrailEntry(msgspec.Struct):
@@ -131,24 +135,34 @@ def links_in_time(entries: list[TrailEntry]) -> list[TrailEntry]:
     links = sorted((e for e in entries if _is_link(e)), key=lambda e: e.at)
     if not links:
         return entries
-    placed: list[TrailEntry] = []
+
+    def as_placed(link: TrailEntry, before: TrailEntry | None) -> TrailEntry:
+        return msgspec.structs.replace(
+            link, state=before.state if before else "active", reasons=before.reasons if before else [],
+            soft_bounces=before.soft_bounces if before else 0)
+
+    return in_time([e for e in entries if not _is_link(e)], links, lambda e: e.at, as_placed)
+
+
+def in_time(rest: list[T], timed: list[T], time_of: Callable[[T], datetime | None],
+            as_placed: Callable[[T, T | None], T] | None = None) -> list[T]:
+    """`timed` (in time order) placed among `rest` (in its own order), each before the first
+    item of `rest` of a later time; `as_placed(item, the item before it)` what is placed.
+    An item of `rest` with no time places nothing before it."""
+    placed: list[T] = []
     i = 0
 
-    def place(link: TrailEntry) -> None:
-        before = placed[-1] if placed else None
-        placed.append(msgspec.structs.replace(
-            link, state=before.state if before else "active", reasons=before.reasons if before else [],
-            soft_bounces=before.soft_bounces if before else 0))
+    def place(item: T) -> None:
+        placed.append(as_placed(item, placed[-1] if placed else None) if as_placed else item)
 
-    for entry in entries:
-        if _is_link(entry):
-            continue
-        while i < len(links) and links[i].at <= entry.at:
-            place(links[i])
+    for item in rest:
+        at = time_of(item)
+        while at is not None and i < len(timed) and time_of(timed[i]) <= at:
+            place(timed[i])
             i += 1
-        placed.append(entry)
-    for link in links[i:]:
-        place(link)
+        placed.append(item)
+    for item in timed[i:]:
+        place(item)
     return placed
 
 

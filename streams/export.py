@@ -5,10 +5,12 @@ at the ticks (merge_applied)."""
 from __future__ import annotations
 
 from datetime import datetime
+from operator import itemgetter
 
 import msgspec
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from projections.audit import in_time
 from schemas.events import Tick
 
 _decode_tick = msgspec.json.Decoder(Tick).decode
@@ -106,11 +108,8 @@ def _contacts_in_time(lines: list[bytes]) -> list[bytes]:
         (contacts if timed.type == "contact" else rest).append((timed.occurred_at or timed.at, line))
     if not contacts:
         return lines
-    contacts.sort(key=lambda pair: pair[0])
-    placed, i = [], 0
-    for at, line in rest:
-        while at is not None and i < len(contacts) and contacts[i][0] <= at:
-            placed.append(contacts[i][1])
-            i += 1
-        placed.append(line)
-    return placed + [line for _, line in contacts[i:]]
+    contacts.sort(key=_time)
+    return [line for _, line in in_time(rest, contacts, _time)]
+
+
+_time = itemgetter(0)  # of a (time, line) pair
