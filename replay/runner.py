@@ -218,7 +218,7 @@ def _process_share(index, jobs, path, scratch: Path, policy, partitions, as_of, 
             file.close()
         barrier.wait()
         for j in others:
-            share.apply_contact_commands(_lines(scratch / f"commands-{j}-{index}", decode_contact_command))
+            share.apply_contact_commands(map(decode_contact_command, file_lines(scratch / f"commands-{j}-{index}")()))
         addresses = list(share.address_records())
         write_lines(scratch / f"addresses-{index}", addresses)
         write_lines(scratch / f"suppressions-{index}", (pair for pair in addresses if pair[1].reasons))
@@ -261,12 +261,6 @@ class _LinkInbox:
 def _pause() -> list:
     time.sleep(0.005)
     return []
-
-
-def _lines(path: Path, decode) -> Iterator:
-    with open(path, "rb") as file:
-        for line in file:
-            yield decode(line)
 
 
 def _peak_rss_mib() -> float:

@@ -45,6 +45,18 @@ def tick(when):
     return {"type": "tick", "at": when}
 
 
+def weekly_mailing(weeks: int) -> list[dict]:
+    """anna@example.com (contact c-1) mailed weekly, a report after each send, a tick a day."""
+    events = []
+    statuses = ["delivered", "opened", "soft_bounce", "delivered", "deferred"]
+    for week in range(weeks):
+        start = week * 168
+        events.append(delivery("anna@example.com", f"m-{week}", "sent", at(start), contact_id="c-1"))
+        events.append(delivery("anna@example.com", f"m-{week}", statuses[week % 5], at(start + 1), contact_id="c-1"))
+        events += [tick(at(start + 24 * day + 12)) for day in range(7)]
+    return events
+
+
 def lines(events) -> list[bytes]:
     return [e if isinstance(e, bytes) else msgspec.json.encode(e) for e in events]
 

@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from partitions.address import FORGET_EVERY
 from projections.policy import Policy
 from replay.runner import OUTPUTS, fold, write_outputs
-from tests.helpers import T0, address_event, at, bounce_list, contact, delivery, lines, tick, unblock
+from tests.helpers import (T0, address_event, at, bounce_list, contact, delivery, lines, tick, unblock,
+                           weekly_mailing)
 from tests.oracle import oracle_replay
 from tests.test_oracle import comparable, main_replay
 
@@ -187,20 +188,8 @@ def test_the_horizon_below_72_hours_is_refused():
 # -- state that stays small -------------------------------------------------------------------
 
 
-def _weekly(weeks: int) -> list[dict]:
-    """One address mailed weekly, a report or two per send, a tick a day."""
-    events = []
-    statuses = ["delivered", "opened", "soft_bounce", "delivered", "deferred"]
-    for week in range(weeks):
-        start = week * 168
-        events.append(delivery("anna@example.com", f"m-{week}", "sent", at(start), contact_id="c-1"))
-        events.append(delivery("anna@example.com", f"m-{week}", statuses[week % 5], at(start + 1), contact_id="c-1"))
-        events += [tick(at(start + 24 * day + 12)) for day in range(7)]
-    return events
-
-
 def _entry_size(weeks: int) -> int:
-    table = fold(lines(_weekly(weeks))).address_tables
+    table = fold(lines(weekly_mailing(weeks))).address_tables
     [entry] = [t[ANNA] for t in table.values() if ANNA in t]
     return len(msgspec.json.encode(entry))
 
@@ -212,7 +201,7 @@ def test_a_long_history_stays_small():
 
 
 def test_the_entry_keeps_no_event_id_or_message_older_than_the_horizon_allows():
-    result = fold(lines(_weekly(100)))
+    result = fold(lines(weekly_mailing(100)))
     [entry] = [t[ANNA] for t in result.address_tables.values() if ANNA in t]
     clock, horizon = result.clock, Policy().lateness_horizon
     # forgotten at most FORGET_EVERY of the horizon (and a day, between ticks) after they could be

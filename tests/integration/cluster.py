@@ -206,8 +206,6 @@ def _card_difference(live: dict | None, replayed: dict) -> str:
             if mine.get(k) != theirs.get(k):
                 parts.append(f"{field} {k}: live {mine.get(k)} replay {theirs.get(k)}")
     parts += [f"{field}: live {live.get(field)!r} replay {replayed.get(field)!r}"
-              for field in sorted(live.keys() | replayed.keys() - {"addresses", "messages"})
-              if field not in ("addresses", "messages") and live.get(field) != replayed.get(field)]
-    if not parts and live != replayed:
-        parts.append("the same fields in another order")
-    return "; ".join(parts)
+              for field in sorted((live.keys() | replayed.keys()) - {"addresses", "messages"})
+              if live.get(field) != replayed.get(field)]
+    return "; ".join(parts) or "the same addresses and messages in another order"

@@ -10,22 +10,11 @@ import msgspec
 import pytest
 
 from streams.export import read_topic
-from tests.helpers import at, delivery, tick
+from tests.helpers import at, delivery, tick, weekly_mailing
 
 pytestmark = pytest.mark.integration
 
 ANNA = b"email:anna@example.com"
-
-
-def _weekly(weeks: int) -> list[dict]:
-    statuses = ["delivered", "opened", "soft_bounce", "delivered", "deferred"]
-    events = []
-    for week in range(weeks):
-        start = week * 168
-        events.append(delivery("anna@example.com", f"m-{week}", "sent", at(start), contact_id="c-1"))
-        events.append(delivery("anna@example.com", f"m-{week}", statuses[week % 5], at(start + 1), contact_id="c-1"))
-        events += [tick(at(start + 24 * day + 12)) for day in range(7)]
-    return events
 
 
 def _publish(cluster, tmp_path, name: str, events: list[dict]) -> None:
@@ -42,10 +31,10 @@ def _changelog(cluster, table: str) -> list[tuple[bytes, bytes]]:
 def test_an_address_mailed_weekly_writes_records_no_larger_than_after_ten_weeks(cluster, tmp_path):
     cluster.worker("w1")
     cluster.wait_ready()
-    _publish(cluster, tmp_path, "first-ten-weeks", _weekly(10))
+    _publish(cluster, tmp_path, "first-ten-weeks", weekly_mailing(10))
     cluster.wait_idle()
     after_ten_weeks = max(len(v) for k, v in _changelog(cluster, "addresses") if k == ANNA)
-    _publish(cluster, tmp_path, "two-years", _weekly(104)[10 * 9:])
+    _publish(cluster, tmp_path, "two-years", weekly_mailing(104)[10 * 9:])
     cluster.wait_idle()
     written = [len(v) for k, v in _changelog(cluster, "addresses") if k == ANNA and v is not None]
     print(f"address changelog records: {len(written)}; largest in the first ten weeks {after_ten_weeks} B, "
