@@ -104,17 +104,20 @@ class AddressProcessor:
         load, policy, audit, push = self.load, self.policy, self.audit, self.deadlines.push
         horizon = policy.lateness_horizon
         forgetting = policy.forgetting
+        # a report before this is too late (RULES.md §7); it moves only with the clock, at a tick
+        earliest = self.clock - horizon if self.clock is not None else None
         for index, event in enumerate(commands):
             kind = type(event)
             if kind is Tick:
                 batch.tick(event)
+                earliest = self.clock - horizon
                 continue
             if kind is Link:
                 batch.link(event)
                 continue
             at = event.occurred_at
-            if kind is Delivery and self.clock is not None and at < self.clock - horizon:
-                batch.too_late.append((index, too_late(at, self.clock, horizon)))  # RULES.md §7
+            if kind is Delivery and earliest is not None and at < earliest:
+                batch.too_late.append((index, too_late(at, self.clock, horizon)))
                 continue
             key = address_key(event.channel, event.address)
             entry = entries.get(key)
