@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import msgspec
 
-from projections.contacts import ContactState, render_contact, set_addresses, sort_messages
+from projections.contacts import ContactState, merge_messages, message_identity, render_contact, set_addresses
 from projections.normalise import address_key, split_key
 from schemas.events import Contact
 from schemas.records import CARD_MESSAGES, AddressRecord, ContactRecord, MessageRecord
@@ -31,15 +31,11 @@ class ContactEntry(msgspec.Struct, omit_defaults=True, gc=False):
     applied: list[str] = []
 
     def render(self, contact_id: str) -> ContactRecord:
-        return render_contact(contact_id, self.contact, self.addresses.get, list(self.messages), self.messages_total)
+        return render_contact(contact_id, self.contact, self.addresses.get, self.messages, self.messages_total)
 
 
 # `contact` events change nothing when applied twice; their ids are kept to count duplicates
 KEPT_CONTACT_EVENTS = 100
-
-
-def _identity(record: MessageRecord) -> tuple[str, str, str]:
-    return record.channel, record.address, record.message_id
 
 
 @dataclass
@@ -75,8 +71,10 @@ class _Batch:
         self.cards_before: dict[str, ContactRecord | None] = {}
         self.links: list[Link] = []
         self.applied: list[Contact] = []
-        # contact id -> its messages by identity, for the contacts this batch sends messages to
+        # contact id -> the latest record of each message this batch sends it, by identity
         self.messages: dict[str, dict[tuple[str, str, str], MessageRecord]] = {}
+        # contact id -> the identities of the messages this batch says are new to it
+        self.new_messages: dict[str, set[tuple[str, str, str]]] = {}
 
     def entry(self, contact_id: str) -> ContactEntry:
         entry = self.entries.get(contact_id)
@@ -93,15 +91,12 @@ class _Batch:
             record = command.record
             messages = self.messages.get(command.contact_id)
             if messages is None:
-                entry = self.entry(command.contact_id)
-                messages = self.messages[command.contact_id] = {_identity(m): m for m in entry.messages}
-            identity = _identity(record)
-            # a message the card lists is not counted again: `new` comes twice when a batch of
-            # the address partition is processed twice (at-least-once, or a transaction whose
-            # offsets a restarted worker did not yet see committed)
-            if command.new and identity not in messages:
-                self.entries[command.contact_id].messages_total += 1
+                self.entry(command.contact_id)
+                messages = self.messages[command.contact_id] = {}
+            identity = message_identity(record)
             messages[identity] = record
+            if command.new:
+                self.new_messages.setdefault(command.contact_id, set()).add(identity)
         elif kind is AddressUpdate:
             entry = self.entry(command.contact_id)
             if command.key in entry.contact.addresses:  # else stale: sent before an unlink
@@ -138,7 +133,14 @@ class _Batch:
 
     def finish(self) -> ContactBatchResult:
         for contact_id, messages in self.messages.items():
-            self.entries[contact_id].messages = sort_messages(list(messages.values()))[:CARD_MESSAGES]
+            entry = self.entries[contact_id]
+            new = self.new_messages.get(contact_id)
+            if new:
+                # a message the card lists is not counted again: `new` comes twice when a batch
+                # of the address partition is processed twice (at-least-once, or a transaction
+                # whose offsets a restarted worker did not yet see committed)
+                entry.messages_total += len(new.difference(map(message_identity, entry.messages)))
+            entry.messages = merge_messages(entry.messages, list(messages.values()))
         cards = []
         for contact_id, before in self.cards_before.items():
             card = self.entries[contact_id].render(contact_id)

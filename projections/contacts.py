@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from operator import attrgetter
+from itertools import compress
+from operator import attrgetter, not_
 
 import msgspec
 
@@ -44,6 +45,31 @@ def sort_messages(messages: list[MessageRecord]) -> list[MessageRecord]:
     return messages
 
 
+def listed_before(a: MessageRecord, b: MessageRecord) -> bool:
+    """Whether a card lists `a` before `b` (the order of sort_messages)."""
+    if a.updated_at != b.updated_at:
+        return a.updated_at > b.updated_at
+    return (a.message_id, a.channel, a.address) < (b.message_id, b.channel, b.address)
+
+
+# a message record's (channel, address, message id): one message to one address
+message_identity = attrgetter("channel", "address", "message_id")
+
+
+def merge_messages(card: list[MessageRecord], updates: list[MessageRecord]) -> list[MessageRecord]:
+    """A card's messages (in card order) with the records of `updates` (new messages, or
+    new records of messages it lists; at most one per message), in card order, the latest
+    CARD_MESSAGES. A report makes its message the newest, so the updates usually all go
+    before what the card kept: then nothing is sorted but the updates."""
+    fresh = sort_messages(updates)
+    replaced = set(map(message_identity, fresh))
+    # the card without the messages updated (map and compress: no Python call per message)
+    kept = list(compress(card, map(not_, map(replaced.__contains__, map(message_identity, card)))))
+    if kept and not listed_before(fresh[-1], kept[0]):
+        return sort_messages(fresh + kept)[:CARD_MESSAGES]
+    return (fresh + kept)[:CARD_MESSAGES]
+
+
 def render_contact(
     contact_id: str,
     contact: ContactState,
@@ -51,7 +77,7 @@ def render_contact(
     message_records: list[MessageRecord],
     messages_total: int,
 ) -> ContactRecord:
-    """The contact record, with the latest CARD_MESSAGES messages. An address no address
+    """The contact record, with its messages as given (in card order: merge_messages). An address no address
     event has mentioned yet has no state of its own: it shows as active, with the time of the
     contact event that listed it."""
     addresses = []
@@ -61,4 +87,4 @@ def render_contact(
             channel, value = split_key(key)
             record = AddressRecord(channel, value, "active", [], 0, contact.addresses_at)
         addresses.append(record)
-    return ContactRecord(contact_id, addresses, sort_messages(message_records)[:CARD_MESSAGES], messages_total)
+    return ContactRecord(contact_id, addresses, message_records, messages_total)
