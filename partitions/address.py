@@ -247,12 +247,18 @@ class _Batch:
         processor = self.processor
         if processor.clock is not None and tick.at < processor.clock:
             return
-        processor.clock = tick.at
-        for due, key, message_id in processor.deadlines.pop_due(tick.at):
-            entry = self.entry(key)
+        clock = processor.clock = tick.at
+        horizon = self.policy.lateness_horizon
+        # what each address forgetting at this tick needs (the same for all of them)
+        cutoff, next_pass = clock - horizon, clock + horizon * FORGET_EVERY
+        entries, load = self.entries, processor.load
+        for due, key, message_id in processor.deadlines.pop_due(clock):
+            entry = entries.get(key)
+            if entry is None:
+                entry = entries[key] = load(key) or AddressEntry()
             if message_id == FORGET:
                 if entry.forget_at == due:  # else a stale entry: the address was rescheduled
-                    self.forget(key, entry, tick.at)
+                    self.forget(key, entry, clock, cutoff, next_pass)
                 continue
             state = entry.state
             message = state.messages.get(message_id) if state is not None else None
@@ -267,14 +273,14 @@ class _Batch:
             if audited:
                 self.trail.append((key, deadline_entry(state, message_id, due, before, self.policy)))
 
-    def forget(self, key: str, entry: AddressEntry, clock: datetime) -> None:
-        """RULES.md §7: event ids more than the horizon behind the clock, and what the fold
-        no longer needs (projections.addresses.forget). The record stays as it was: the entry
-        is stored, nothing is published."""
+    def forget(self, key: str, entry: AddressEntry, clock: datetime, cutoff: datetime, next_pass: datetime) -> None:
+        """RULES.md §7: event ids from before `cutoff` (the horizon behind the clock), and what
+        the fold no longer needs (projections.addresses.forget); the next pass no earlier than
+        `next_pass`. The record stays as it was: the entry is stored, nothing is published."""
         self.changed[key] = entry
-        horizon = self.policy.lateness_horizon
-        cutoff = clock - horizon
-        entry.applied = {i: at for i, at in entry.applied.items() if at >= cutoff}
+        applied = entry.applied
+        if applied:
+            applied = entry.applied = {i: at for i, at in applied.items() if at >= cutoff}
         due = None
         if entry.state is not None:
             forgotten, due = forget(entry.state, clock, self.policy)
@@ -282,11 +288,11 @@ class _Batch:
                 if (key, message_id) in self.messages:  # changed in this batch: its record goes now
                     del self.messages[(key, message_id)]
                     self.message_updates(key, entry.state, message_id, message)
-        if entry.applied:
-            first = min(entry.applied.values()) + horizon + JUST_AFTER
+        if applied:
+            first = min(applied.values()) + self.policy.lateness_horizon + JUST_AFTER
             due = first if due is None else min(due, first)
         if due is not None:
-            due = max(due, clock + horizon * FORGET_EVERY)
+            due = max(due, next_pass)
             self.processor.deadlines.push(due, key, FORGET)
         entry.forget_at = due
 
