@@ -370,7 +370,6 @@ class Pipeline:
         batch is processed again and its outputs sent again, which their consumers take as
         the same records (keyed, or deduplicated by event id). Under exactly-once a
         partition's outputs are in its transaction, so they are not seen twice at all."""
-        producer = self.app.producer
         ledger = self.ledger
         for batch in batches:
             transactional_id = (fence.transactional_id(self.app, batch.topic, batch.partition)
@@ -378,13 +377,13 @@ class Pipeline:
             # the state the batch writes, collected now and stored once acknowledged
             writes = (fence.TableWrites.collect(self.tables, batch.anchor, batch.write)
                       if batch.write is not None else None)
+            records = [(topic.get_topic_name(), key, partition, value)
+                       for topic, key, partition, value in batch.outbox.records()]
+            if writes is not None:
+                records.extend(writes.records())
             try:
-                acks = [await producer.send(topic.get_topic_name(), key, value, partition, None, None,
-                                            transactional_id=transactional_id)
-                        for topic, key, partition, value in batch.outbox.records()]
-                if writes is not None:
-                    acks += await writes.send(self.app, transactional_id)
-                await asyncio.gather(*acks)
+                sent = await fence.send_records(self.app, transactional_id, records)
+                await asyncio.gather(*(sent_batch.future for sent_batch in sent))
             except ProducerSendError as exc:
                 if transactional_id is None or not fence.transaction_ended(self.app, transactional_id):
                     raise  # not a handover: the worker stops, and starts again from the last commit
@@ -395,7 +394,7 @@ class Pipeline:
                 self._address_processors.pop(batch.partition, None)
                 continue
             if writes is not None:
-                writes.store(self.app)
+                writes.store(self.app, sent)
             # done: the offsets of these records may be committed (streams/offsets.py)
             for topic, offsets in batch.offsets.items():
                 ledger.processed(topic, batch.partition, offsets)

@@ -11,6 +11,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from faust.exceptions import ProducerSendError
 from aiokafka.structs import TopicPartition
 
 from streams import fence
@@ -195,14 +196,7 @@ def test_a_batchs_table_writes_are_collected_then_stored_in_order_once_their_cha
     app = faust.App("fence-writes", store="rocksdb://", datadir=str(tmp_path), key_serializer="raw",
                     value_serializer="raw")
     table = app.Table("things", key_type=bytes, value_type=bytes, partitions=4)
-    sent = []
-
-    class Producer:
-        async def send(self, topic, key, value, partition, timestamp, headers, *, transactional_id=None):
-            sent.append((topic, key, value, partition, transactional_id))
-            future = asyncio.get_running_loop().create_future()
-            future.set_result(SimpleNamespace(offset=100 + len(sent)))
-            return future
+    producer = _BatchingProducer(capacity=2)
 
     anchor = fence.PartitionAnchor("fence-writes.events", 2)
     with fence.partition_context(anchor):
@@ -219,16 +213,79 @@ def test_a_batchs_table_writes_are_collected_then_stored_in_order_once_their_cha
         writes = fence.TableWrites.collect([table], anchor, write)
         with fence.partition_context(anchor):
             assert table.get(b"a") is None and table.get(b"old") == b"0", "nothing stored before the acks"
-        fake = SimpleNamespace(producer=Producer(), in_transaction=False)
-        acks = await writes.send(fake, "fence-writes-0-2")
-        await asyncio.gather(*acks)
-        writes.store(fake)
+        fake = SimpleNamespace(producer=SimpleNamespace(_ensure_producer=lambda: producer), in_transaction=False)
+        sent = await fence.send_records(fake, None, writes.records())
+        await asyncio.gather(*(batch.future for batch in sent))
+        writes.store(fake, sent)
 
     asyncio.run(scenario())
     changelog = "fence-writes-things-changelog"
-    assert sent == [(changelog, b"a", b"1", 2, "fence-writes-0-2"), (changelog, b"b", b"2", 2, "fence-writes-0-2"),
-                    (changelog, b"old", None, 2, "fence-writes-0-2"), (changelog, b"b", b"3", 2, "fence-writes-0-2"),
-                    (changelog, b"a", None, 2, "fence-writes-0-2")]
+    # in order, in batches of at most two records
+    assert producer.batches == [(changelog, 2, [(b"a", b"1"), (b"b", b"2")]), (changelog, 2, [(b"old", None), (b"b", b"3")]),
+                                (changelog, 2, [(b"a", None)])]
     with fence.partition_context(anchor):
         assert (table.get(b"a"), table.get(b"b"), table.get(b"old")) == (None, b"3", None)
-    assert table.data.persisted_offset(TopicPartition(changelog, 2)) == 105
+    # offsets 0-1, 2-3 and 4: the local store holds the changelog up to 4
+    assert table.data.persisted_offset(TopicPartition(changelog, 2)) == 4
+
+
+class _BatchingProducer:
+    """aiokafka's producer as send_records uses it, with record batches of `capacity` records,
+    offsets counted from 0 per topic partition, and a key's partition its length."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.batches: list[tuple[str, int, list]] = []
+        self.client = SimpleNamespace(_wait_on_metadata=self._metadata)
+
+    async def _metadata(self, topic):
+        return None
+
+    def _partition(self, topic, partition, key, value, serialized_key, serialized_value):
+        return len(serialized_key)
+
+    def create_batch(self):
+        capacity = self.capacity
+
+        class Builder(list):
+            def append(self, *, timestamp, key, value):
+                if len(self) == capacity:
+                    return None
+                super().append((key, value))
+                return True
+
+        return Builder()
+
+    async def send_batch(self, builder, topic, *, partition):
+        offset = sum(len(records) for t, p, records in self.batches if (t, p) == (topic, partition))
+        self.batches.append((topic, partition, list(builder)))
+        future = asyncio.get_running_loop().create_future()
+        future.set_result(SimpleNamespace(offset=offset))
+        return future
+
+
+def test_records_are_sent_in_batches_per_topic_partition_in_order_and_keyed_ones_partitioned_by_key():
+    producer = _BatchingProducer(capacity=3)
+    fake = SimpleNamespace(producer=SimpleNamespace(_ensure_producer=lambda: producer))
+    records = [("out", None, 0, b"1"), ("keyed", b"abc", None, b"k1"), ("out", None, 0, b"2"), ("out", None, 1, b"x"),
+               ("out", None, 0, b"3"), ("out", None, 0, b"4"), ("keyed", b"de", None, b"k2")]
+
+    async def scenario():
+        return await fence.send_records(fake, None, records)
+
+    sent = asyncio.run(scenario())
+    assert producer.batches == [("out", 0, [(None, b"1"), (None, b"2"), (None, b"3")]),
+                                ("out", 0, [(None, b"4")]), ("keyed", 3, [(b"abc", b"k1")]),
+                                ("out", 1, [(None, b"x")]), ("keyed", 2, [(b"de", b"k2")])]
+    assert [(b.topic, b.partition, b.count, b.last_offset()) for b in sent] == [
+        ("out", 0, 3, 2), ("out", 0, 1, 3), ("keyed", 3, 1, 0), ("out", 1, 1, 0), ("keyed", 2, 1, 0)]
+
+
+def test_sending_in_a_transaction_whose_producer_is_gone_says_so_as_faust_does():
+    fake = SimpleNamespace(producer=SimpleNamespace(_transaction_producers={}, _trn_locks={}))
+
+    async def scenario():
+        await fence.send_records(fake, "app-0-3", [("out", None, 3, b"1")])
+
+    with pytest.raises(ProducerSendError, match="No transaction producer found for : app-0-3"):
+        asyncio.run(scenario())
