@@ -89,6 +89,10 @@ class Outbox:
             yield topic, None, partition, b"\n".join(lines[start:])
 
 
+# makes a batch's table writes
+StateWrite = Callable[[fence.TableWrites], None]
+
+
 class PartitionBatch:
     """What one source partition's share of a batch produced: outputs, and the state write
     to make once they are acknowledged. `anchor` stands for the partition in faust's tables;
@@ -101,7 +105,7 @@ class PartitionBatch:
         self.topic = topic
         self.anchor = PartitionAnchor(topic, partition)
         self.outbox = Outbox()
-        self.write: Callable[[], None] | None = None
+        self.write: StateWrite | None = None
         self.offsets: dict[str, list[int]] = {}  # by source topic, for the offset ledger
 
 
@@ -300,9 +304,9 @@ class Pipeline:
                 self.settings.policy, load, clock, deadlines, audit=_every_address)
         return processor
 
-    def _address_batch(self, p: int, commands: list, outbox: Outbox, sources: list) -> Callable[[], None]:
+    def _address_batch(self, p: int, commands: list, outbox: Outbox, sources: list) -> StateWrite:
         """Fold one partition's commands; their outputs go to the outbox, and the returned
-        function writes the new state (called once the outputs are acknowledged)."""
+        function makes the writes of the new state (stored once the outputs are acknowledged)."""
         processor = self._address_processor(p)
         clock = processor.clock
         result = processor.process(commands)
@@ -318,17 +322,17 @@ class Pipeline:
         metrics.count_address_batch(result)
         table, trails = self.addresses, self.trails
 
-        def write() -> None:
+        def write(writes: fence.TableWrites) -> None:
             for key, item in result.trail:  # one record per entry; the oldest kept one goes
                 entry = result.entries[key]
-                trails[trail_key(key, entry.trail)] = encode(item)
+                writes.set(trails, trail_key(key, entry.trail), encode(item))
                 if entry.trail >= TRAIL_LIMIT:
-                    trails.pop(trail_key(key, entry.trail - TRAIL_LIMIT), None)
+                    writes.delete(trails, trail_key(key, entry.trail - TRAIL_LIMIT))
                 entry.trail += 1
             for key, entry in result.entries.items():
-                table[key.encode()] = encode(entry)
+                writes.set(table, key.encode(), encode(entry))
             if result.clock is not None and result.clock != clock:
-                self.clocks[_CLOCK] = encode(result.clock)
+                writes.set(self.clocks, _CLOCK, encode(result.clock))
 
         return write
 
@@ -340,7 +344,7 @@ class Pipeline:
 
         await self._run_batches(self.contact_intake, commands_of, self._contact_batch)
 
-    def _contact_batch(self, p: int, commands: list, outbox: Outbox, sources: list) -> Callable[[], None]:
+    def _contact_batch(self, p: int, commands: list, outbox: Outbox, sources: list) -> StateWrite:
         table = self.contacts
 
         def load(contact_id: str) -> ContactEntry | None:
@@ -356,9 +360,9 @@ class Pipeline:
             outbox.add(self.applied, p, encode_event(event))
         metrics.count_contact_batch(result)
 
-        def write() -> None:
+        def write(writes: fence.TableWrites) -> None:
             for contact_id, entry in result.entries.items():
-                table[contact_id.encode()] = encode(entry)
+                writes.set(table, contact_id.encode(), encode(entry))
 
         return write
 
@@ -374,9 +378,11 @@ class Pipeline:
         for batch in batches:
             transactional_id = (fence.transactional_id(self.app, batch.topic, batch.partition)
                                 if self.app.in_transaction else None)
-            # the state the batch writes, collected now and stored once acknowledged
-            writes = (fence.TableWrites.collect(self.tables, batch.anchor, batch.write)
-                      if batch.write is not None else None)
+            # the state the batch writes, made now and stored once acknowledged
+            writes = None
+            if batch.write is not None:
+                writes = fence.TableWrites(batch.partition)
+                batch.write(writes)
             records = [(topic.get_topic_name(), key, partition, value)
                        for topic, key, partition, value in batch.outbox.records()]
             if writes is not None:

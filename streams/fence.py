@@ -61,12 +61,12 @@ What it changes, each found by the crash tests or the profile (docs/pipeline.md,
    latency) would then hold the agents most of the time.
 
 8. **A batch's table writes made together** (`TableWrites`). faust sends one changelog
-   record per `table[key] = value` (and per delete) through its buffer (a `FutureMessage`, the serializer
-   registry, a callback per record) and writes RocksDB key by key. The pipeline's tables
-   collect a batch's writes instead; its changelog records go straight to the producer (in
-   the partition's transaction under exactly-once) with its outputs, and once all are
-   acknowledged RocksDB is written in one batch per table. The persisted changelog offset
-   is kept as faust keeps it.
+   record per `table[key] = value` (and per delete) through its buffer (a `FutureMessage`,
+   the serializer registry, a callback per record) and writes RocksDB key by key. A batch
+   makes its writes into a `TableWrites` instead (the tables are only read); its changelog
+   records go straight to the producer (in the partition's transaction under exactly-once)
+   with its outputs, and once all are acknowledged RocksDB is written in one batch per
+   table. The persisted changelog offset is kept as faust keeps it.
 
 9. **Records sent in batches** (`send_records`). A batch's outputs and changelog records
    are appended to aiokafka's compiled record-batch builder per topic partition and each
@@ -95,7 +95,6 @@ import time
 import weakref
 from collections.abc import Callable
 from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -180,17 +179,12 @@ REACHES = [
     # faust: the consumer
     Reach("faust.transport.consumer", "ensure_TP"),
     Reach(_FAUST_CONSUMER, "_wait_next_records"),
-    Reach("faust.tables.table:Table", "on_key_set"),
-    Reach("faust.tables.table:Table", "on_key_del"),
-    Reach("faust.stores.rocksdb:Store", "_del"),
     Reach("faust.tables.base:Collection", "data"),
     Reach("faust.tables.base:Collection", "changelog_topic_name"),
     Reach("faust.tables.manager:TableManager", "persist_offset_on_commit"),
-    Reach("faust.stores.rocksdb:Store", "_set"),
     Reach("faust.stores.rocksdb:Store", "_db_for_partition"),
     Reach("faust.stores.rocksdb:Store", "set_persisted_offset"),
     Reach("faust.stores.rocksdb:Store", "_key_index", "self"),
-    Reach("mode.utils.collections:ManagedUserDict", "__setitem__"),
     Reach("rocksdict", "WriteBatch"),
     Reach(_FAUST_CONSUMER, "getmany"),
     Reach(_FAUST_CONSUMER, "_new_offset"),
@@ -370,13 +364,12 @@ def _divert_fetches(pipeline, consumer, ledger: OffsetLedger) -> None:
 # -- 8. table writes ----------------------------------------------------------------------
 
 
-_pending_writes: ContextVar[TableWrites | None] = ContextVar("bounceback_table_writes", default=None)
-
-
 class TableWrites:
-    """The table writes of one partition's share of a batch: collected while its write
-    step runs (`collect`), its changelog records sent (`records`, to `send_records`), then,
-    once those are acknowledged, RocksDB written in one batch per table (`store`)."""
+    """The table writes of one partition's share of a batch: made here (`set`, `delete`)
+    rather than through the tables, which would send a changelog record each through
+    faust's buffer and write RocksDB key by key; their changelog records sent (`records`,
+    to `send_records`), then, once those are acknowledged, RocksDB written in one batch per
+    table (`store`)."""
 
     def __init__(self, partition: int) -> None:
         self.partition = partition
@@ -384,20 +377,13 @@ class TableWrites:
         self.puts: dict[object, list[tuple[bytes, bytes | None]]] = {}
         self.changelog: list[tuple[object, bytes, bytes | None]] = []  # (table, key, value or None)
 
-    @classmethod
-    def collect(cls, tables, anchor: PartitionAnchor, write: Callable[[], None]) -> TableWrites:
-        """Run `write` (which sets keys of `tables`) in the anchor's partition; what it
-        writes is collected, not yet made."""
-        for table in tables:
-            _collecting(table)
-        writes = cls(anchor.message.partition)
-        token = _pending_writes.set(writes)
-        try:
-            with partition_context(anchor):
-                write()
-        finally:
-            _pending_writes.reset(token)
-        return writes
+    def set(self, table, key: bytes, value: bytes) -> None:
+        self.changelog.append((table, key, value))
+        self.puts.setdefault(table.data, []).append((key, value))
+
+    def delete(self, table, key: bytes) -> None:
+        self.changelog.append((table, key, None))  # the changelog's tombstone
+        self.puts.setdefault(table.data, []).append((key, None))
 
     def records(self):
         """The changelog records, as `send_records` takes them."""
@@ -489,42 +475,6 @@ async def send_records(app, transactional_id: str | None, records) -> list[SentB
     except KafkaError as exc:
         raise ProducerSendError(f"Error while sending: {exc!r}") from exc
     return sent
-
-
-def _collecting(table) -> None:
-    """Make `table`'s writes collect into the current TableWrites, where there is one."""
-    if getattr(table, "_writes_collected", False):
-        return
-    store = table.data
-    on_key_set, on_key_del, store_set, store_del = table.on_key_set, table.on_key_del, store._set, store._del
-
-    def on_key_set_collected(key, value):
-        pending = _pending_writes.get()
-        if pending is None:
-            return on_key_set(key, value)
-        pending.changelog.append((table, key, value))
-
-    def on_key_del_collected(key):
-        pending = _pending_writes.get()
-        if pending is None:
-            return on_key_del(key)
-        pending.changelog.append((table, key, None))  # the changelog's tombstone
-
-    def set_collected(key, value):
-        pending = _pending_writes.get()
-        if pending is None:
-            return store_set(key, value)
-        pending.puts.setdefault(store, []).append((key, value))
-
-    def del_collected(key):
-        pending = _pending_writes.get()
-        if pending is None:
-            return store_del(key)
-        pending.puts.setdefault(store, []).append((key, None))
-
-    table.on_key_set, table.on_key_del = on_key_set_collected, on_key_del_collected
-    store._set, store._del = set_collected, del_collected
-    table._writes_collected = True
 
 
 # -- 2. commits from the ledger --------------------------------------------------------------

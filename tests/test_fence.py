@@ -190,7 +190,7 @@ def test_the_worker_command_refuses_to_start_with_the_versions_in_its_message(mo
     assert "faust-streaming 0.15.3" in str(refused.value.code) and "_gone_in_0_16" in str(refused.value.code)
 
 
-def test_a_batchs_table_writes_are_collected_then_stored_in_order_once_their_changelog_is_acknowledged(tmp_path):
+def test_a_batchs_table_writes_are_stored_in_order_once_their_changelog_is_acknowledged(tmp_path):
     import faust
 
     app = faust.App("fence-writes", store="rocksdb://", datadir=str(tmp_path), key_serializer="raw",
@@ -200,17 +200,15 @@ def test_a_batchs_table_writes_are_collected_then_stored_in_order_once_their_cha
 
     anchor = fence.PartitionAnchor("fence-writes.events", 2)
     with fence.partition_context(anchor):
-        table[b"old"] = b"0"  # outside a batch: faust's own path (a changelog record in its buffer)
-
-    def write():
-        table[b"a"] = b"1"
-        table[b"b"] = b"2"
-        table.pop(b"old")
-        table[b"b"] = b"3"
-        del table[b"a"]
+        table[b"old"] = b"0"  # faust's own path (a changelog record in its buffer)
 
     async def scenario():
-        writes = fence.TableWrites.collect([table], anchor, write)
+        writes = fence.TableWrites(2)
+        writes.set(table, b"a", b"1")
+        writes.set(table, b"b", b"2")
+        writes.delete(table, b"old")
+        writes.set(table, b"b", b"3")
+        writes.delete(table, b"a")
         with fence.partition_context(anchor):
             assert table.get(b"a") is None and table.get(b"old") == b"0", "nothing stored before the acks"
         fake = SimpleNamespace(producer=SimpleNamespace(_ensure_producer=lambda: producer), in_transaction=False)
