@@ -35,9 +35,10 @@ _WRITTEN = re.compile(r"\+?[0-9%s]+" % re.escape(PUNCTUATION))
 _NOT_WRITTEN = re.compile(r"[^0-9%s]" % re.escape(PUNCTUATION))
 _DROP_PUNCTUATION = str.maketrans("", "", PUNCTUATION)
 _MAX_LENGTH = 250  # phonenumbers refuses longer input; the fast way must too
-# the number types phonenumbers tells apart; a number of none of them is not valid
-_TYPES = ("premium_rate", "toll_free", "shared_cost", "voip", "personal_number", "pager", "uan", "voicemail",
-          "fixed_line", "mobile")
+# the number types phonenumbers tells apart; a number of none of them is not valid. Mobile
+# first: SMS goes to mobiles, and the first type whose pattern matches ends the search.
+_TYPES = ("mobile", "fixed_line", "premium_rate", "toll_free", "shared_cost", "voip", "personal_number", "pager",
+          "uan", "voicemail")
 
 
 class InvalidPhoneNumber(ValueError):
@@ -54,10 +55,12 @@ class PhoneNumbers:
 
     def __call__(self, raw: str) -> str:
         value = raw.strip()
-        if not _WRITTEN.fullmatch(value):
-            raise InvalidPhoneNumber(_not_written(value))
         digits = value.replace(" ", "").replace("-", "")  # the usual punctuation, quicker than translate
-        if not digits.isdigit() and not (digits[:1] == "+" and digits[1:].isdigit()):
+        # written the usual way (digits, spaces, hyphens, a leading +), a value is left with ASCII
+        # digits: it needs no pattern to tell that it holds a number's characters only
+        if not (digits.isascii() and (digits.isdigit() or (value[:1] == "+" and digits[1:].isdigit()))):
+            if not _WRITTEN.fullmatch(value):
+                raise InvalidPhoneNumber(_not_written(value))
             digits = digits.translate(_DROP_PUNCTUATION)
         if digits and len(value) <= _MAX_LENGTH:
             fast = self._fast(digits)

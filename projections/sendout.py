@@ -175,11 +175,10 @@ class SendoutPlan:
                 for reason in excluding:
                     by_reason[reason] = by_reason.get(reason, 0) + 1
                 return Row(line, contact_id, address, "suppressed", " ".join(excluding))
-        first = self.taken.get(address)
-        if first is not None:
+        first = self.taken.setdefault(address, line)  # one look-up of the address, not two
+        if first != line:
             summary.duplicate_addresses += 1
             return Row(line, contact_id, address, "duplicate", f"address taken by line {first}")
-        self.taken[address] = line
         draw = self._draw_base.copy()
         draw.update(contact_id.encode())
         drawn = self._threshold_bytes is None or draw.digest() < self._threshold_bytes

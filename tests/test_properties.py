@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from pathlib import Path
 
 from email_validator import validate_email
@@ -9,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from replay.runner import fold, write_outputs
+from sendout.planner import _CsvFile
 from projections import normalise
 from schemas.events import EMAIL_REPORT_STATUSES, SMS_REPORT_STATUSES
 from tests.helpers import at, bounce_list, contact, delivery, lines, tick, unblock, address_event
@@ -118,3 +121,16 @@ def test_the_fast_email_path_never_accepts_what_email_validator_rejects(value):
     except normalise.InvalidAddress:
         return
     validate_email(fast, check_deliverability=False, test_environment=True)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(2, 5).flatmap(lambda width: st.lists(
+    st.lists(st.text(st.sampled_from(',"\r\n x\u00e9\u2028') | st.characters()), min_size=width, max_size=width),
+    min_size=1, max_size=4)))
+def test_the_planners_csv_files_hold_what_the_csv_module_writes(rows):
+    expected, written = io.StringIO(), io.StringIO()
+    csv.writer(expected).writerows(rows)
+    out = _CsvFile(written, tuple(rows[0]))
+    for row in rows[1:]:
+        out.writerow(tuple(row))
+    assert written.getvalue() == expected.getvalue()
