@@ -134,13 +134,13 @@ class _Batch:
     def finish(self) -> ContactBatchResult:
         for contact_id, messages in self.messages.items():
             entry = self.entries[contact_id]
+            entry.messages, listed = merge_messages(entry.messages, list(messages.values()))
             new = self.new_messages.get(contact_id)
             if new:
-                # a message the card lists is not counted again: `new` comes twice when a batch
-                # of the address partition is processed twice (at-least-once, or a transaction
-                # whose offsets a restarted worker did not yet see committed)
-                entry.messages_total += len(new.difference(map(message_identity, entry.messages)))
-            entry.messages = merge_messages(entry.messages, list(messages.values()))
+                # a message the card listed is not counted again: `new` comes twice when a
+                # batch of the address partition is processed twice (at-least-once, or a
+                # transaction whose offsets a restarted worker did not yet see committed)
+                entry.messages_total += len(new - listed)
         cards = []
         for contact_id, before in self.cards_before.items():
             card = self.entries[contact_id].render(contact_id)

@@ -54,20 +54,27 @@ def listed_before(a: MessageRecord, b: MessageRecord) -> bool:
 
 # a message record's (channel, address, message id): one message to one address
 message_identity = attrgetter("channel", "address", "message_id")
+_message_id = attrgetter("message_id")
 
 
-def merge_messages(card: list[MessageRecord], updates: list[MessageRecord]) -> list[MessageRecord]:
+def merge_messages(card: list[MessageRecord], updates: list[MessageRecord]) -> tuple[list[MessageRecord], set]:
     """A card's messages (in card order) with the records of `updates` (new messages, or
     new records of messages it lists; at most one per message), in card order, the latest
-    CARD_MESSAGES. A report makes its message the newest, so the updates usually all go
-    before what the card kept: then nothing is sorted but the updates."""
+    CARD_MESSAGES; and the identities of the updates the card listed. A report makes its
+    message the newest, so the updates usually all go before what the card kept: then
+    nothing is sorted but the updates. (map and compress: no Python call per message of
+    the card.)"""
     fresh = sort_messages(updates)
-    replaced = set(map(message_identity, fresh))
-    # the card without the messages updated (map and compress: no Python call per message)
-    kept = list(compress(card, map(not_, map(replaced.__contains__, map(message_identity, card)))))
+    kept, listed = card, set()
+    if not set(map(_message_id, fresh)).isdisjoint(map(_message_id, card)):
+        identities = list(map(message_identity, card))
+        replaced = list(map(set(map(message_identity, fresh)).__contains__, identities))
+        listed = set(compress(identities, replaced))
+        kept = list(compress(card, map(not_, replaced)))
+    merged = fresh + kept
     if kept and not listed_before(fresh[-1], kept[0]):
-        return sort_messages(fresh + kept)[:CARD_MESSAGES]
-    return (fresh + kept)[:CARD_MESSAGES]
+        sort_messages(merged)
+    return merged[:CARD_MESSAGES], listed
 
 
 def render_contact(
