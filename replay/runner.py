@@ -6,10 +6,10 @@ The log is routed with the pipeline's own partitioner into its partitions (`--pa
 holds the address and contact partitions p with p % jobs == i, and only their state
 (replay/share.py): each reads the whole log and folds what its partitions own. What the
 internal topics carry live between partitions goes through files in a scratch directory:
-links, which a process reads while it folds (they arrive whenever they arrive, as live), and
-contact commands, read once every process has folded the whole log (they make nothing
-further). Each process writes its outputs as sorted parts that the parent merges, so the
-files are byte-identical whatever the number of processes.
+links and contact commands, which a process reads while it folds (they arrive whenever they
+arrive, as live); the last contact commands once every process has folded the whole log
+(they make nothing further). Each process writes its outputs as sorted parts that the
+parent merges, so the files are byte-identical whatever the number of processes.
 """
 
 from __future__ import annotations
@@ -172,7 +172,11 @@ def _wait(workers, barrier, progress, on_progress) -> None:
             if worker.exitcode not in (None, 0):
                 barrier.abort()
                 for other in workers:
-                    other.join()
+                    # released from the barrier; one waiting for the failed one's links is not
+                    other.join(5)
+                    if other.is_alive():
+                        other.terminate()
+                        other.join()
                 raise RuntimeError(f"replay process {worker.name} failed (exit status {worker.exitcode})")
         if on_progress is not None:
             on_progress(min(progress))
@@ -198,27 +202,30 @@ def _process_share(index, jobs, path, scratch: Path, policy, partitions, as_of, 
 
     share = Share(policy, partitions, mine, mine, records_rejections=index == 0,
                   send_link=send_link, send_command=send_command)
-    inbox = _LinkInbox([scratch / f"links-{j}-{index}" for j in others])
+    links_in = _Inbox([scratch / f"links-{j}-{index}" for j in others], _decode_link)
+    commands_in = _Inbox([scratch / f"commands-{j}-{index}" for j in others], decode_contact_command)
 
     def poll():
-        for file in links.values():
+        for file in (*links.values(), *commands.values()):
             file.flush()
-        return inbox.read()
+        # the others' contact commands as they come, so each card takes its messages about in
+        # time order, as it does in one process (newest first: the merge's quick way)
+        share.take_contact_commands(commands_in.read())
+        return links_in.read()
 
     with without_cyclic_gc():
         share.fold_log(file_lines(path)(), poll=poll, on_progress=report)
         for file in links.values():
             file.write(_END)
             file.close()
-        while not inbox.ended:  # the links of the others, until they too have read the whole log
-            share.apply_links(inbox.read() or _pause())
+        while not links_in.ended:  # the links of the others, until they too have read the whole log
+            share.apply_links(links_in.read() or _pause())
         share.finish(as_of)
         share.fill_raw(file_lines(path)())
         for file in commands.values():
             file.close()
-        barrier.wait()
-        for j in others:
-            share.apply_contact_commands(map(decode_contact_command, file_lines(scratch / f"commands-{j}-{index}")()))
+        barrier.wait()  # every process's commands written: the rest of them read to the end
+        share.apply_contact_commands(commands_in.read())
         addresses = list(share.address_records())
         write_lines(scratch / f"addresses-{index}", addresses)
         write_lines(scratch / f"suppressions-{index}", (pair for pair in addresses if pair[1].reasons))
@@ -231,21 +238,22 @@ def _process_share(index, jobs, path, scratch: Path, policy, partitions, as_of, 
 _END = b"end\n"
 
 
-class _LinkInbox:
-    """The link files other processes write, read as they grow: complete lines only, until
-    each has its end line."""
+class _Inbox:
+    """The files other processes write (links, or contact commands), read as they grow:
+    complete lines only, each decoded; a link file ends with its end line."""
 
-    def __init__(self, paths: list[Path]) -> None:
+    def __init__(self, paths: list[Path], decode: Callable[[bytes], object]) -> None:
         self._files = [open(path, "rb") for path in paths]
         self._rests = [b""] * len(paths)
         self._open = set(range(len(paths)))
+        self._decode = decode
 
     @property
     def ended(self) -> bool:
         return not self._open
 
-    def read(self) -> list[tuple[int, Link]]:
-        links = []
+    def read(self) -> list:
+        items = []
         for i in list(self._open):
             data = self._rests[i] + self._files[i].read()
             *lines, self._rests[i] = data.split(b"\n")
@@ -254,8 +262,8 @@ class _LinkInbox:
                     self._open.discard(i)
                     self._files[i].close()
                 else:
-                    links.append(_decode_link(line))
-        return links
+                    items.append(self._decode(line))
+        return items
 
 
 def _pause() -> list:

@@ -7,7 +7,7 @@ each line goes to the partition that owns it, and what a processor sends another
 goes to it at once when this share holds that partition, else to `send_link` or
 `send_command` for the share that does (replay/runner.py carries it). Links from other shares
 are taken in with `apply_links` whenever they arrive; contact commands, which make nothing
-further, with `apply_contact_commands` at the end.
+further, with `take_contact_commands` as they arrive and `apply_contact_commands` at the end.
 
 Every address depends only on its own events and ticks, and every contact only on its own
 `contact` events and the latest records sent to it, so the outputs are those of any
@@ -155,8 +155,9 @@ class Share:
             self._apply(q, queue)
         self.rejected.sort(key=_line)  # a report too late is found when its batch runs
 
-    def apply_contact_commands(self, commands: Iterable[object]) -> None:
-        """Contact commands from the address partitions of other shares."""
+    def take_contact_commands(self, commands: Iterable[object]) -> None:
+        """Contact commands from the address partitions of other shares, queued for their
+        partitions' next batches."""
         partition, queues = self.router.partition, self._contact_queues
         for command in commands:
             q = partition(command.contact_id)
@@ -164,7 +165,11 @@ class Share:
             queue.append(command)
             if len(queue) >= CONTACT_BATCH:
                 self._apply(q, queue)
-        for q, queue in queues.items():
+
+    def apply_contact_commands(self, commands: Iterable[object]) -> None:
+        """The last contact commands from other shares, and whatever waits in the queues."""
+        self.take_contact_commands(commands)
+        for q, queue in self._contact_queues.items():
             self._apply(q, queue)
 
     def _fold_contact_events(self) -> None:
