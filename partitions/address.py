@@ -251,11 +251,8 @@ class _Batch:
         horizon = self.policy.lateness_horizon
         # what each address forgetting at this tick needs (the same for all of them)
         cutoff, next_pass = clock - horizon, clock + horizon * FORGET_EVERY
-        entries, load = self.entries, processor.load
         for due, key, message_id in processor.deadlines.pop_due(clock):
-            entry = entries.get(key)
-            if entry is None:
-                entry = entries[key] = load(key) or AddressEntry()
+            entry = self.entry(key)
             if message_id == FORGET:
                 if entry.forget_at == due:  # else a stale entry: the address was rescheduled
                     self.forget(key, entry, clock, cutoff, next_pass)

@@ -17,7 +17,7 @@ import msgspec
 from projections.contacts import ContactState, merge_messages, message_identity, render_contact, set_addresses
 from projections.normalise import address_key, split_key
 from schemas.events import Contact
-from schemas.records import CARD_MESSAGES, AddressRecord, ContactRecord, MessageRecord
+from schemas.records import AddressRecord, ContactRecord, MessageRecord
 from partitions.commands import AddressUpdate, ContactSeen, Link, MessageUpdate
 
 

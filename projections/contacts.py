@@ -45,7 +45,7 @@ def sort_messages(messages: list[MessageRecord]) -> list[MessageRecord]:
     return messages
 
 
-def listed_before(a: MessageRecord, b: MessageRecord) -> bool:
+def _listed_before(a: MessageRecord, b: MessageRecord) -> bool:
     """Whether a card lists `a` before `b` (the order of sort_messages)."""
     if a.updated_at != b.updated_at:
         return a.updated_at > b.updated_at
@@ -72,7 +72,7 @@ def merge_messages(card: list[MessageRecord], updates: list[MessageRecord]) -> t
         listed = set(compress(identities, replaced))
         kept = list(compress(card, map(not_, replaced)))
     merged = fresh + kept
-    if kept and not listed_before(fresh[-1], kept[0]):
+    if kept and not _listed_before(fresh[-1], kept[0]):
         sort_messages(merged)
     return merged[:CARD_MESSAGES], listed
 
@@ -84,9 +84,9 @@ def render_contact(
     message_records: list[MessageRecord],
     messages_total: int,
 ) -> ContactRecord:
-    """The contact record, with its messages as given (in card order: merge_messages). An address no address
-    event has mentioned yet has no state of its own: it shows as active, with the time of the
-    contact event that listed it."""
+    """The contact record, with its messages as given (in card order: merge_messages). An
+    address no address event has mentioned yet has no state of its own: it shows as active,
+    with the time of the contact event that listed it."""
     addresses = []
     for key in contact.addresses:
         record = address_record(key)

@@ -157,8 +157,7 @@ class Pipeline:
         self.dead_letters = app.topic(names.dead_letters, **raw)
         self.applied = app.topic(names.applied, partitions=n, **raw)
         table = dict(key_type=bytes, value_type=bytes, partitions=n)
-        self.tables = tuple(app.Table(name, **table) for name in TABLES)
-        self.addresses, self.contacts, self.clocks, self.trails = self.tables
+        self.addresses, self.contacts, self.clocks, self.trails = (app.Table(name, **table) for name in TABLES)
 
         self.normalise = AddressNormaliser(settings.policy.default_region)
         self.router = Router(settings.partitions, self.normalise)
