@@ -292,15 +292,16 @@ class Pipeline:
                 for key, value in table.items()
                 if self.partition(key.decode()) == p
             )
-            raw_clock = self.clocks.get(_CLOCK)
+            raw_clock = fence.partition_reader(self.clocks, p)(_CLOCK)
             clock = _decode_clock(raw_clock) if raw_clock is not None else None
+            read = fence.partition_reader(table, p)
 
             def load(key: str) -> AddressEntry | None:
-                value = table.get(key.encode())
+                value = read(key.encode())
                 return _decode_address_entry(value) if value is not None else None
 
             processor = self._address_processors[p] = AddressProcessor(
-                self.settings.policy, load, clock, deadlines, audit=_every_address)
+                self.settings.policy, load, clock, deadlines, audit=_every_address, keep=self.settings.kept_entries)
         return processor
 
     def _address_batch(self, p: int, commands: list, outbox: Outbox, sources: list) -> StateWrite:
@@ -345,9 +346,10 @@ class Pipeline:
 
     def _contact_batch(self, p: int, commands: list, outbox: Outbox, sources: list) -> StateWrite:
         table = self.contacts
+        read = fence.partition_reader(table, p)
 
         def load(contact_id: str) -> ContactEntry | None:
-            value = table.get(contact_id.encode())
+            value = read(contact_id.encode())
             return _decode_contact_entry(value) if value is not None else None
 
         result = ContactProcessor(load).process(commands)
