@@ -287,3 +287,45 @@ def test_sending_in_a_transaction_whose_producer_is_gone_says_so_as_faust_does()
 
     with pytest.raises(ProducerSendError, match="No transaction producer found for : app-0-3"):
         asyncio.run(scenario())
+
+
+_WRITE_AND_EXIT = """
+import asyncio, gc, os, sys
+import rocksdict
+from streams.app import Pipeline
+from streams.settings import Settings, Topics
+
+async def start():  # as the worker starts: faust makes its consumer
+    pipeline = Pipeline(Settings(topics=Topics("fence-wal"), datadir=sys.argv[1], processing_guarantee="at_least_once"))
+    pipeline.app.consumer
+    return pipeline
+
+pipeline = asyncio.run(start())
+store = pipeline.addresses.data
+batch = rocksdict.WriteBatch(raw_mode=True)
+batch.put(b"email:a@example.com", b"entry")
+store._db_for_partition(1).write(batch)
+if sys.argv[2] == "drop":  # as faust's Store.stop does
+    store._dbs.clear()
+    gc.collect()
+os._exit(0)  # no interpreter shutdown: what a SIGKILL leaves
+"""
+
+
+@pytest.mark.parametrize("ending, kept", [("exit", False), ("drop", True)])
+def test_the_tables_rocksdb_writes_skip_its_write_ahead_log_and_a_dropped_one_is_flushed(tmp_path, ending, kept):
+    """With no write-ahead log a write not yet flushed is gone after a hard exit (the
+    changelog restores it); a database dropped, as faust's stop drops them, is flushed."""
+    import subprocess
+    import sys
+
+    import rocksdict
+
+    subprocess.run([sys.executable, "-c", _WRITE_AND_EXIT, str(tmp_path), ending], check=True, cwd=ROOT)
+    paths = list(tmp_path.rglob("*addresses*-1.db"))
+    assert len(paths) == 1, list(tmp_path.rglob("*"))
+    db = rocksdict.Rdict(str(paths[0]), options=rocksdict.Options(raw_mode=True))
+    try:
+        assert (db.get(b"email:a@example.com") == b"entry") is kept
+    finally:
+        db.close()
