@@ -17,7 +17,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from itertools import islice
 
 import msgspec
 
@@ -79,12 +78,7 @@ class AddressProcessor:
     batches; entries are read through `load` and returned to the runner to store.
 
     `audit(key)` says whether to derive the audit trail of an address (live: every one;
-    replay: the ones `explain` asks for), which costs a snapshot before and after each event.
-
-    `keep`: the entries of the latest `keep` addresses a batch changed stay here for the next
-    batches, which take them without `load` (live: a RocksDB read and a decode saved each
-    time an address comes again; replay's entries are in a dict already). The runner drops
-    the processor where what it stored may differ from what it kept (a batch not stored)."""
+    replay: the ones `explain` asks for), which costs a snapshot before and after each event."""
 
     def __init__(
         self,
@@ -93,15 +87,12 @@ class AddressProcessor:
         clock: datetime | None = None,
         deadlines: DeadlineQueue | None = None,
         audit: Callable[[str], bool] | None = None,
-        keep: int = 0,
     ) -> None:
         self.policy = policy
+        self.load = load
         self.clock = clock
         self.deadlines = deadlines if deadlines is not None else DeadlineQueue()
         self.audit = audit
-        self.keep = keep
-        self.kept: dict[str, AddressEntry] = {}  # oldest first
-        self.load = _kept_first(self.kept, load) if keep else load
 
     def process(self, commands: Iterable) -> AddressBatchResult:
         """Apply a batch of commands in order. Address events, most of a batch, are applied
@@ -170,27 +161,7 @@ class AddressProcessor:
             if audited:
                 trail.append((key, event_entry(state, event, before, policy)))
             applied.append(event)
-        result = batch.finish()
-        if self.keep:
-            self._keep(result.entries)
-        return result
-
-    def _keep(self, entries: dict[str, AddressEntry]) -> None:
-        kept = self.kept
-        for key, entry in entries.items():
-            kept.pop(key, None)  # the newest again
-            kept[key] = entry
-        for key in list(islice(kept, max(0, len(kept) - self.keep))):
-            del kept[key]
-
-
-def _kept_first(kept: dict[str, AddressEntry],
-                load: Callable[[str], AddressEntry | None]) -> Callable[[str], AddressEntry | None]:
-    def load_kept(key: str) -> AddressEntry | None:
-        entry = kept.get(key)
-        return entry if entry is not None else load(key)
-
-    return load_kept
+        return batch.finish()
 
 
 def too_late(at: datetime, clock: datetime, horizon: timedelta) -> str:

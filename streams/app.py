@@ -301,7 +301,7 @@ class Pipeline:
                 return _decode_address_entry(value) if value is not None else None
 
             processor = self._address_processors[p] = AddressProcessor(
-                self.settings.policy, load, clock, deadlines, audit=_every_address, keep=self.settings.kept_entries)
+                self.settings.policy, load, clock, deadlines, audit=_every_address)
         return processor
 
     def _address_batch(self, p: int, commands: list, outbox: Outbox, sources: list) -> StateWrite:

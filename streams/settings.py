@@ -65,9 +65,6 @@ class Settings:
     clock_interval: float = 60.0
     batch_size: int = 2000
     batch_window: float = 0.05
-    # address entries each partition keeps decoded between batches, the latest changed
-    # (partitions/address.py); an entry holds a few kB at most (RULES.md §7)
-    kept_entries: int = 4096
     # seconds between commits; None: 0.1 under exactly-once (an output is visible only once
     # its transaction commits), faust's 2.8 under at-least-once
     commit_interval: float | None = None
