@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import re
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import rocksdict
 from faust.exceptions import ProducerSendError
 from aiokafka.structs import TopicPartition
 
@@ -316,11 +319,6 @@ os._exit(0)  # no interpreter shutdown: what a SIGKILL leaves
 def test_the_tables_rocksdb_writes_skip_its_write_ahead_log_and_a_dropped_one_is_flushed(tmp_path, ending, kept):
     """With no write-ahead log a write not yet flushed is gone after a hard exit (the
     changelog restores it); a database dropped, as faust's stop drops them, is flushed."""
-    import subprocess
-    import sys
-
-    import rocksdict
-
     subprocess.run([sys.executable, "-c", _WRITE_AND_EXIT, str(tmp_path), ending], check=True, cwd=ROOT)
     paths = list(tmp_path.rglob("*addresses*-1.db"))
     assert len(paths) == 1, list(tmp_path.rglob("*"))
