@@ -329,7 +329,8 @@ def main() -> None:
     parser.add_argument("--addresses", type=int, default=20_000)
     parser.add_argument("--partitions", type=int, default=4)
     parser.add_argument("--runs", type=int, default=1)
-    parser.add_argument("--profile", type=Path, help="py-spy the bounceback workers; collapsed stacks go here")
+    parser.add_argument("--profile", type=Path, help="py-spy the bounceback worker (of several, the first); "
+                        "collapsed stacks go here")
     parser.add_argument("--skip-peers", action="store_true", help="only the limit and the bounceback worker")
     parser.add_argument("--only", choices=["at_least_once", "exactly_once"], help="one guarantee only")
     parser.add_argument("--workers", type=int, default=2, help="also this many workers sharing the partitions")
@@ -366,7 +367,7 @@ def main() -> None:
                 settings = Settings(broker=kafka.bootstrap, partitions=args.partitions, topics=Topics(prefix))
                 asyncio.run(ensure_topics(settings))
                 asyncio.run(load(kafka.bootstrap, settings.topics.inbound, records))
-                profile = args.profile / f"{prefix}.txt" if args.profile and count == 1 else None
+                profile = args.profile / f"{prefix}.txt" if args.profile else None  # of several workers: the first
                 if profile:
                     profile.parent.mkdir(parents=True, exist_ok=True)
                 rate, workers = measure_workers(kafka.bootstrap, prefix, args.partitions, expected, rundir, guarantee,
