@@ -125,6 +125,11 @@ worker_options = _all([
                  show_default=True, type=click.Choice(["auto", "at_least_once", "exactly_once"]),
                  help="auto is exactly_once when the broker has transactions (Apache Kafka; checked "
                       "at start), else at_least_once (the embedded broker has none)."),
+    click.option("--standby-replicas", envvar="BOUNCEBACK_STANDBY_REPLICAS", default=0, show_default=True,
+                 type=click.IntRange(0), help="Warm copies of each table partition kept by other workers: "
+                 "a worker taking over a partition then skips restoring it from its changelog, but every "
+                 "worker applies the changelogs it stands by for, record by record (two workers ran 42% "
+                 "slower with one; docs/pipeline.md)."),
     click.option("--operator-token", envvar="BOUNCEBACK_OPERATOR_TOKEN", default=None, show_envvar=True,
                  help="Bearer token of the operator API (unblock, bounce-list upload); unset: that API is off. "
                       "Prefer the environment variable: a command line is visible to every local user."),

@@ -137,6 +137,7 @@ class Pipeline:
             # under exactly-once an output is visible (read_committed) only once its
             # transaction commits: as Kafka Streams does, commit every 100 ms
             broker_commit_interval=settings.commit_interval or (0.1 if exactly_once else 2.8),
+            table_standby_replicas=settings.standby_replicas,
             web_enabled=True,
             web_bind=settings.web_bind,
             web_host=settings.web_host,

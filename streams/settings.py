@@ -78,6 +78,10 @@ class Settings:
     operator_token: str | None = None
     # a crashed worker starts itself again (streams/worker.py)
     restart_on_crash: bool = True
+    # copies of each table partition kept warm by other workers (faust's standby replicas):
+    # a takeover skips restoring the changelog, but every worker applies the changelogs of
+    # the partitions it stands by for, record by record (docs/pipeline.md, "Standby replicas")
+    standby_replicas: int = 0
 
     def __post_init__(self) -> None:
         if not self.app_id:

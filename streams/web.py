@@ -137,7 +137,11 @@ def install_views(pipeline) -> None:
         ready = not app.rebalancing and not app.in_recovery and app.tables.recovery.completed.is_set()
         # caught up: nothing left to process, and what was processed committed (visible)
         lag = sum(pipeline.consumer_lag().values()) if ready else None
-        return _json(web, {"assigned": assigned, "ready": ready, "lag": lag, "caught_up": lag == 0,
+        # the changelog partitions kept warm for other workers' partitions (--standby-replicas)
+        changelogs = app.tables.changelog_topics
+        standby = sorted(f"{tp.topic}/{tp.partition}" for tp in app.assignor.assigned_standbys()
+                         if tp.topic in changelogs)
+        return _json(web, {"assigned": assigned, "standby": standby, "ready": ready, "lag": lag, "caught_up": lag == 0,
                            "processing_guarantee": pipeline.settings.processing_guarantee})
 
     install_operator_views(pipeline, _json)

@@ -327,3 +327,17 @@ def test_the_tables_rocksdb_writes_skip_its_write_ahead_log_and_a_dropped_one_is
         assert (db.get(b"email:a@example.com") == b"entry") is kept
     finally:
         db.close()
+
+
+def test_no_standby_replicas_unless_asked_for(tmp_path):
+    """Each standby replica makes every worker apply other workers' changelogs record by
+    record: off by default (as in Kafka Streams), on with --standby-replicas (the Kafka
+    lane's takeover test runs both through the command line)."""
+    from streams.app import Pipeline
+
+    def pipeline(name: str, **settings) -> Pipeline:
+        return Pipeline(Settings(topics=Topics(name), datadir=str(tmp_path / name),
+                                 processing_guarantee="at_least_once", **settings))
+
+    assert pipeline("standby0").app.conf.table_standby_replicas == 0
+    assert pipeline("standby1", standby_replicas=1).app.conf.table_standby_replicas == 1

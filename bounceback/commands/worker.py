@@ -33,7 +33,7 @@ def _embedded_state_dir(datadir: str) -> None:
 @worker_options
 @policy_options
 def run(broker, partitions, topic_prefix, datadir, web_port, web_bind, web_host, clock_interval, loglevel,
-        restart_on_crash, processing_guarantee, operator_token, policy):
+        restart_on_crash, processing_guarantee, standby_replicas, operator_token, policy):
     """Run the pipeline: a worker, and the embedded broker when no --broker is given.
 
     With no broker configured it starts the embedded Tansu broker (in memory: its data,
@@ -58,7 +58,8 @@ def run(broker, partitions, topic_prefix, datadir, web_port, web_bind, web_host,
         run_worker(settings(broker, partitions, topic_prefix, policy=policy, datadir=datadir,
                             web_port=web_port, web_bind=web_bind, web_host=web_host, clock_interval=clock_interval,
                             tansu=embedded is not None, processing_guarantee=processing_guarantee,
-                            operator_token=operator_token, restart_on_crash=restart_on_crash), loglevel)
+                            operator_token=operator_token, restart_on_crash=restart_on_crash,
+                            standby_replicas=standby_replicas), loglevel)
     finally:
         if embedded is not None:
             embedded.stop()
@@ -73,7 +74,7 @@ def run(broker, partitions, topic_prefix, datadir, web_port, web_bind, web_host,
 @policy_options
 @click.option("--embedded-broker", is_flag=True, help="The broker is the embedded Tansu (applies its workarounds).")
 def worker(broker, partitions, topic_prefix, datadir, web_port, web_bind, web_host, clock_interval, loglevel,
-           restart_on_crash, processing_guarantee, operator_token, policy, embedded_broker):
+           restart_on_crash, processing_guarantee, standby_replicas, operator_token, policy, embedded_broker):
     """Start one more worker: it joins the consumer group of the workers on the same broker
     and topics, and takes over a share of the partitions."""
     if broker is None:
@@ -81,4 +82,5 @@ def worker(broker, partitions, topic_prefix, datadir, web_port, web_bind, web_ho
     run_worker(settings(broker, partitions, topic_prefix, policy=policy, datadir=datadir,
                         web_port=web_port, web_bind=web_bind, web_host=web_host, clock_interval=clock_interval,
                         tansu=embedded_broker, processing_guarantee=processing_guarantee,
-                        operator_token=operator_token, restart_on_crash=restart_on_crash), loglevel)
+                        operator_token=operator_token, restart_on_crash=restart_on_crash,
+                        standby_replicas=standby_replicas), loglevel)

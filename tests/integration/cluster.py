@@ -27,8 +27,8 @@ class Worker(LocalWorker):
         super().__init__(cluster.bootstrap, cluster.prefix, cluster.partitions, cluster.workdir / f"{name}-state",
                          cluster.workdir / f"{name}.log", cluster.embedded, name)
 
-    def start(self) -> Worker:
-        super().start()
+    def start(self, env: dict[str, str] | None = None) -> Worker:
+        super().start(env=env)
         print(f"[cluster] started worker {self.name} pid={self.process.pid} web={self.url} state={self.datadir}")
         return self
 
@@ -51,10 +51,10 @@ class Cluster:
         self.partitions = partitions
         self.workers: list[Worker] = []
 
-    def worker(self, name: str) -> Worker:
+    def worker(self, name: str, env: dict[str, str] | None = None) -> Worker:
         worker = Worker(self, name)
         self.workers.append(worker)
-        return worker.start()
+        return worker.start(env=env)
 
     def cli(self, *args: str) -> subprocess.CompletedProcess:
         cmd = [sys.executable, "-m", "bounceback.cli", *args]

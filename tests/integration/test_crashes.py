@@ -7,6 +7,7 @@ Each prints what it did; `BOUNCEBACK_CRASH_SEED=N` repeats a run's random points
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -117,15 +118,25 @@ def test_the_broker_restarted_mid_run_the_worker_reconnects_and_ends_equal_to_re
     assert_every_event_applied_once(cluster, log)
 
 
-def test_two_workers_one_killed_the_survivor_takes_over_and_ends_equal_to_replay(cluster):
+@pytest.mark.parametrize("standby_replicas", [0, 1])
+def test_two_workers_one_killed_the_survivor_takes_over_and_ends_equal_to_replay(cluster, standby_replicas):
+    """Without standby replicas (the default) the survivor restores the victim's partitions
+    from their changelogs; with one, it holds them warm already."""
     rng = seeded()
     started = time.monotonic()
     log = cluster.workdir / "two.jsonl"
     write_workload(log, 40_000, addresses=5_000, contacts=500, seed=rng.randrange(2**32))
-    survivor, victim = cluster.worker("w1"), cluster.worker("w2")
+    env = {"BOUNCEBACK_STANDBY_REPLICAS": str(standby_replicas)}
+    survivor, victim = cluster.worker("w1", env), cluster.worker("w2", env)
     cluster.wait_ready()
     cluster.wait_idle(quiet=2)
     assert survivor.assigned() and victim.assigned(), "each worker holds some partitions"
+    standby = json.loads(survivor.get("/health")[1])["standby"]
+    print(f"[crash] w1 stands by for {standby}")
+    if standby_replicas:
+        assert standby, "the survivor keeps the victim's table partitions warm"
+    else:
+        assert standby == [], "no standby replicas unless asked for"
     cluster.cli("publish", str(log))
     done = wait_for_progress(cluster, rng.uniform(0.2, 0.6))
     victim.stop(signal.SIGKILL)
