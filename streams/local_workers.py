@@ -58,12 +58,19 @@ class LocalWorker:
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read()
 
-    def assigned(self) -> list[str]:
+    def _health(self) -> dict:
         try:
             status, body = self.get("/health")
         except OSError:
-            return []
-        return json.loads(body)["assigned"] if status == 200 else []
+            return {}
+        return json.loads(body) if status == 200 else {}
+
+    def assigned(self) -> list[str]:
+        return self._health().get("assigned", [])
+
+    def standby(self) -> list[str]:
+        """The changelog partitions this worker keeps warm for others."""
+        return self._health().get("standby", [])
 
     def lag(self) -> int | None:
         """Unprocessed records over this worker's source partitions; None while it cannot tell

@@ -7,7 +7,6 @@ Each prints what it did; `BOUNCEBACK_CRASH_SEED=N` repeats a run's random points
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import signal
@@ -131,7 +130,7 @@ def test_two_workers_one_killed_the_survivor_takes_over_and_ends_equal_to_replay
     cluster.wait_ready()
     cluster.wait_idle(quiet=2)
     assert survivor.assigned() and victim.assigned(), "each worker holds some partitions"
-    standby = json.loads(survivor.get("/health")[1])["standby"]
+    standby = survivor.standby()
     print(f"[crash] w1 stands by for {standby}")
     if standby_replicas:
         assert standby, "the survivor keeps the victim's table partitions warm"
